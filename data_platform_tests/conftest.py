@@ -1,0 +1,119 @@
+"""Real services for the whole suite, started once per session.
+
+Postgres: DATA_PLATFORM_TEST_PG_URL (an admin URL of a running server) if set, otherwise a
+throwaway cluster from the system's initdb/pg_ctl. S3: DATA_PLATFORM_TEST_S3_ENDPOINT if set,
+otherwise a moto server over HTTP. Every test that asks gets its own database and bucket.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from data_platform import devstack
+
+DUMMY_AWS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str]:
+    given = os.environ.get("DATA_PLATFORM_TEST_PG_URL")
+    if given:
+        yield given
+        return
+    try:
+        server = devstack.start_postgres()
+    except devstack.DevStackError as exc:
+        pytest.exit(str(exc), returncode=2)
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server_url: str) -> Iterator[str]:
+    """A fresh empty database, dropped after the test."""
+    from psycopg2 import sql
+
+    from data_platform.core.postgres import PostgresSettings, connect
+
+    admin = PostgresSettings.from_url(pg_server_url)
+    name = f"dp_test_{uuid.uuid4().hex[:12]}"
+    conn = connect(admin)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name))
+            )
+        yield admin.with_database(name).url(with_password=True)
+        with conn.cursor() as cur:
+            cur.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    given = os.environ.get("DATA_PLATFORM_TEST_S3_ENDPOINT")
+    if given:
+        yield given
+        return
+    server = devstack.start_s3_server()
+    try:
+        yield server.endpoint_url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_client(s3_endpoint: str):
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(max_pool_connections=32, retries={"max_attempts": 3}),
+    )
+
+
+@pytest.fixture
+def bucket(s3_client) -> str:
+    name = f"test-{uuid.uuid4().hex[:16]}"
+    s3_client.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
+    """Dummy credentials and empty AWS config files, so no real configuration leaks in."""
+    config = tmp_path / "aws-config"
+    credentials = tmp_path / "aws-credentials"
+    config.write_text("")
+    credentials.write_text("")
+    env = {
+        **DUMMY_AWS,
+        "AWS_CONFIG_FILE": str(config),
+        "AWS_SHARED_CREDENTIALS_FILE": str(credentials),
+        "DATA_PLATFORM_AWS_CACHE_DIR": str(tmp_path / "aws-cache"),
+    }
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env

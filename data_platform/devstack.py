@@ -224,3 +224,47 @@ def running_stack() -> Iterator[tuple[PostgresServer, S3Server]]:
             s3.stop()
     finally:
         postgres.stop()
+
+
+def create_database(admin_url: str, name: str) -> str:
+    """Create database `name` on the server of `admin_url`; returns its URL."""
+    from psycopg2 import sql
+
+    from data_platform.core.postgres import PostgresSettings, connect
+
+    admin = PostgresSettings.from_url(admin_url)
+    conn = connect(admin)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    finally:
+        conn.close()
+    return admin.with_database(name).url(with_password=True)
+
+
+def stack_environment(
+    admin_url: str, s3_endpoint: str, workdir: Path, dagster_yaml: Path
+) -> dict[str, str]:
+    """Databases `platform` and `dagster`, a DAGSTER_HOME, and the variables that point at them."""
+    from data_platform.core.postgres import PostgresSettings
+
+    platform_url = create_database(admin_url, "platform")
+    instance = PostgresSettings.from_url(create_database(admin_url, "dagster"))
+    dagster_home = workdir / "dagster_home"
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(dagster_yaml, dagster_home / "dagster.yaml")
+    return {
+        "DAGSTER_HOME": str(dagster_home),
+        "DAGSTER_PG_HOST": instance.host,
+        "DAGSTER_PG_PORT": str(instance.port),
+        "DAGSTER_PG_DB": instance.dbname,
+        "DAGSTER_PG_USER": instance.user,
+        "DAGSTER_PG_PASSWORD": instance.password or "",
+        "DATA_PLATFORM_PG_URL": platform_url,
+        "DATA_PLATFORM_RAW_URL": "s3://data-platform-demo/raw",
+        "AWS_ENDPOINT_URL": s3_endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }

@@ -1,0 +1,118 @@
+"""`data-platform dev`: the throwaway stack, the demo, and Dagit on top of them."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@click.group("dev")
+def dev() -> None:
+    """Throwaway Postgres + S3 API server for trying the platform and running its tests."""
+
+
+@contextlib.contextmanager
+def _stack(workdir: Path) -> Iterator[tuple[str, str, dict[str, str]]]:
+    from data_platform.devstack import running_stack, stack_environment
+
+    click.echo("starting Postgres (initdb/pg_ctl) and the S3 API server (moto) ...", err=True)
+    with running_stack() as (postgres, s3):
+        env = stack_environment(postgres.url, s3.endpoint_url, workdir, REPO_ROOT / "dagster.yaml")
+        click.echo(f"postgres: {postgres.url}", err=True)
+        click.echo(f"s3 api:   {s3.endpoint_url}", err=True)
+        yield env["DATA_PLATFORM_PG_URL"], s3.endpoint_url, env
+
+
+def _wait_for_ctrl_c(message: str) -> None:
+    click.echo(message, err=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        while True:
+            time.sleep(3600)
+
+
+@dev.command("up")
+def up() -> None:
+    """Start the stack, print the environment to use it, and stop everything on Ctrl-C."""
+    with (
+        tempfile.TemporaryDirectory(prefix="data-platform-dev-") as tmp,
+        _stack(Path(tmp)) as (
+            _pg,
+            _s3,
+            env,
+        ),
+    ):
+        for name, value in sorted(env.items()):
+            click.echo(f"export {name}={value}")
+        _wait_for_ctrl_c("stack is up; Ctrl-C stops it and removes its data")
+
+
+@dev.command("demo")
+@click.option("--serve", is_flag=True, help="Afterwards keep the stack up and serve Dagit on it.")
+@click.option("--port", default=3000, show_default=True, help="Dagit port (with --serve).")
+def demo(serve: bool, port: int) -> None:
+    """Run every capability once against a throwaway stack and verify the results."""
+    from data_platform.demo import DemoContext, DemoFailure, run_demo
+
+    with tempfile.TemporaryDirectory(prefix="data-platform-demo-") as tmp:
+        workdir = Path(tmp)
+        with _stack(workdir) as (pg_url, s3_endpoint, env):
+            os.environ.update(env)  # Dagster steps read DAGSTER_HOME and the resource variables
+            ctx = DemoContext(pg_url=pg_url, s3_endpoint=s3_endpoint, workdir=workdir, env=env)
+            try:
+                run_demo(ctx)
+            except DemoFailure as exc:
+                raise click.ClickException(f"demo failed: {exc}") from None
+            click.echo("\ndemo finished: every check passed")
+            if serve:
+                _serve_dagit(env, port)
+
+
+def _serve_dagit(env: dict[str, str], port: int) -> None:
+    dagster = shutil.which("dagster", path=str(Path(sys.executable).parent)) or "dagster"
+    # dagster dev ignores SIGINT when started in the background: give it its own process group
+    # with default signal handling and stop the whole group ourselves.
+    process = subprocess.Popen(
+        [
+            dagster,
+            "dev",
+            "-w",
+            str(REPO_ROOT / "workspace.yaml"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        env={**os.environ, **env},
+        cwd=REPO_ROOT,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        _wait_for_ctrl_c(f"Dagit: http://127.0.0.1:{port}  (Ctrl-C stops Dagit and the stack)")
+    finally:
+        stop_process_group(process)
+
+
+def stop_process_group(process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    if process.poll() is not None:
+        return
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=timeout)
+            return
+        except subprocess.TimeoutExpired:
+            continue

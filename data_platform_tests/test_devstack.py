@@ -1,0 +1,69 @@
+import os
+import urllib.request
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from data_platform import devstack
+
+
+def _process_alive(pid: int) -> bool:
+    """Running and not a zombie (a container's PID 1 may never reap the detached postmaster)."""
+    try:
+        os.kill(pid, 0)
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (ProcessLookupError, FileNotFoundError):
+        return False
+    return state != "Z"
+
+
+def test_postgres_starts_answers_and_stops_without_leftovers() -> None:
+    server = devstack.start_postgres()
+    try:
+        with psycopg2.connect(server.url) as conn, conn.cursor() as cur:
+            cur.execute("SHOW fsync")
+            assert cur.fetchone()[0] == "off"
+        pid = int((server.root / "data" / "postmaster.pid").read_text().split()[0])
+        assert _process_alive(pid)
+    finally:
+        server.stop()
+    assert not server.root.exists()
+    assert not _process_alive(pid)
+
+
+def test_s3_server_starts_answers_and_stops() -> None:
+    server = devstack.start_s3_server()
+    try:
+        with urllib.request.urlopen(server.endpoint_url + "/moto-api/", timeout=5) as response:
+            assert response.status == 200
+    finally:
+        server.stop()
+    assert server.process.poll() is not None
+    assert not server.log_path.exists()
+
+
+def test_missing_postgres_binaries_name_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(devstack.shutil, "which", lambda name: None)
+    monkeypatch.setattr(devstack.glob, "glob", lambda pattern: [])
+    with pytest.raises(devstack.DevStackError, match="apt-get install postgresql"):
+        devstack.find_postgres_bindir()
+
+
+def test_stack_environment_points_dagster_at_postgres(pg_server_url: str, tmp_path) -> None:
+    dagster_yaml = tmp_path / "dagster.yaml"
+    dagster_yaml.write_text("telemetry:\n  enabled: false\n")
+    env = devstack.stack_environment(pg_server_url, "http://127.0.0.1:1", tmp_path, dagster_yaml)
+    try:
+        assert (tmp_path / "dagster_home" / "dagster.yaml").exists()
+        with psycopg2.connect(env["DATA_PLATFORM_PG_URL"]) as conn, conn.cursor() as cur:
+            cur.execute("SELECT current_database()")
+            assert cur.fetchone()[0] == "platform"
+        assert env["DAGSTER_PG_DB"] == "dagster"
+    finally:
+        conn = psycopg2.connect(pg_server_url)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("DROP DATABASE platform WITH (FORCE)")
+            cur.execute("DROP DATABASE dagster WITH (FORCE)")
+        conn.close()

@@ -4,6 +4,8 @@ command pay only for the libraries they need (dagster, polars and boto3 each cos
 from __future__ import annotations
 
 import importlib
+import os
+from pathlib import Path
 
 import click
 
@@ -32,11 +34,31 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
+def load_dotenv(path: Path) -> None:
+    """Set `NAME=value` lines of a .env file that the environment does not already set
+    (the same file `dagster dev` reads, so the CLI and Dagit see one configuration)."""
+    if not path.is_file():
+        return
+    for line in path.read_text().splitlines():
+        name, sep, value = line.strip().removeprefix("export ").partition("=")
+        if sep and name and not name.startswith("#"):
+            os.environ.setdefault(name.strip(), value.strip().strip("\"'"))
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages to stderr.")
-def main(verbose: bool) -> None:
+@click.option(
+    "--env-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path(".env"),
+    show_default=True,
+    help="Read unset environment variables from this file if it exists.",
+)
+def main(verbose: bool, env_file: Path) -> None:
     """data_platform: S3 sync, silver loads and the other platform jobs, without Dagster."""
     import logging
+
+    load_dotenv(env_file)
 
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,

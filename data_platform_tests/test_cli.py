@@ -54,3 +54,20 @@ def test_unknown_command_fails_clearly() -> None:
     done = _run("nope")
     assert done.returncode != 0
     assert "No such command" in done.stderr
+
+
+def test_env_file_fills_only_unset_variables(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from data_platform.cli import load_dotenv
+
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "# comment\nexport DP_TEST_A='from file'\nDP_TEST_B=from file\nnot a setting\n"
+    )
+    monkeypatch.delenv("DP_TEST_A", raising=False)
+    monkeypatch.setenv("DP_TEST_B", "from environment")
+    load_dotenv(env_file)
+    import os
+
+    assert os.environ["DP_TEST_A"] == "from file"
+    assert os.environ["DP_TEST_B"] == "from environment"
+    monkeypatch.delenv("DP_TEST_A")

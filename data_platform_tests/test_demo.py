@@ -1,0 +1,74 @@
+"""The README's first command, end to end, as a user runs it."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from data_platform.devstack import free_port
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if text in cmdline and state != "Z":
+            found.append(cmdline)
+    return found
+
+
+def _demo_command(*extra: str) -> list[str]:
+    return [sys.executable, "-m", "data_platform.cli", "dev", "demo", *extra]
+
+
+def test_demo_runs_every_step_and_cleans_up() -> None:
+    done = subprocess.run(_demo_command(), capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "every check passed" in done.stdout
+    assert "== s3sync ==" in done.stdout
+    assert "identical" in done.stdout
+    assert _processes_mentioning("data-platform-pg-") == []
+    assert _processes_mentioning("data-platform-demo-") == []
+
+
+def test_serve_keeps_dagit_up_and_stops_everything_on_ctrl_c() -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        _demo_command("--serve", "--port", str(port)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            assert process.poll() is None, process.stdout.read()[-3000:]
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/server_info", timeout=2
+                ) as response:
+                    assert response.status == 200
+                    break
+            except OSError:
+                time.sleep(1)
+        else:
+            raise AssertionError("Dagit did not come up")
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode in (0, 1, -signal.SIGINT)
+    assert _processes_mentioning(f"-p {port}") == []
+    assert _processes_mentioning("data-platform-pg-") == []

@@ -7,26 +7,26 @@ boto3 is imported inside functions: importing this module must stay cheap for th
 
 from __future__ import annotations
 
-import contextlib
 import getpass
-import hashlib
-import json
 import logging
-import os
 import re
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from data_platform.core.aws_cache import (
+    CredentialCache,
+    TemporaryCredentials,
+    cache_dir_for,
+    credentials_from_sts,
+)
 
 if TYPE_CHECKING:
     import boto3
 
 logger = logging.getLogger(__name__)
 
-CACHE_DIR_ENV = "DATA_PLATFORM_AWS_CACHE_DIR"
 # Cached credentials with less than this left are used only when nothing better is available.
 RENEW_AHEAD = timedelta(minutes=15)
 # Credentials closer than this to expiry are treated as expired (a request may be in flight).
@@ -53,25 +53,6 @@ class AwsSettings:
     cache_dir: str | None = None
     # STS endpoint; None reuses endpoint_url (moto serves S3 and STS on one URL).
     sts_endpoint_url: str | None = None
-
-
-@dataclass(frozen=True)
-class _TemporaryCredentials:
-    access_key_id: str
-    secret_access_key: str = field(repr=False)
-    session_token: str = field(repr=False)
-    expiration: datetime
-
-    def time_left(self) -> timedelta:
-        return self.expiration - _now()
-
-    def as_refresh_metadata(self) -> dict[str, str]:
-        return {
-            "access_key": self.access_key_id,
-            "secret_key": self.secret_access_key,
-            "token": self.session_token,
-            "expiry_time": self.expiration.isoformat(),
-        }
 
 
 def _now() -> datetime:
@@ -182,7 +163,7 @@ class _CredentialSource:
         self.prompt = prompt
         self.base = _base_session(settings)
         self.region = settings.region or self.base.region_name or "us-east-1"
-        self.cache = _CredentialCache(_cache_dir(settings))
+        self.cache = CredentialCache(cache_dir_for(settings.cache_dir))
         identity = [self.base.profile_name, settings.mfa_serial, _sts_endpoint(settings)]
         self.mfa_key = self.cache.key("mfa", identity)
         self.role_key = self.cache.key("role", [*identity, settings.role_arn])
@@ -207,26 +188,26 @@ class _CredentialSource:
         core.set_config_variable("region", self.region)
         return boto3.Session(botocore_session=core)
 
-    def current(self, first_call: bool) -> _TemporaryCredentials:
+    def current(self, first_call: bool) -> TemporaryCredentials:
         if self.settings.role_arn is None:
             return self.mfa_session(first_call)
         return self.role_session(first_call)
 
-    def role_session(self, first_call: bool) -> _TemporaryCredentials:
+    def role_session(self, first_call: bool) -> TemporaryCredentials:
         if self.settings.mfa_serial is None:
             return self._assume_role(None)
         cached = self.cache.read(self.role_key)
-        if cached is not None and cached.time_left() >= RENEW_AHEAD:
+        if cached is not None and cached.time_left(_now()) >= RENEW_AHEAD:
             return cached
         role = self._assume_role(self.mfa_session(first_call))
         self.cache.write(self.role_key, role, self._describe())
         return role
 
-    def mfa_session(self, first_call: bool) -> _TemporaryCredentials:
+    def mfa_session(self, first_call: bool) -> TemporaryCredentials:
         cached = self.cache.read(self.mfa_key)
         # On refresh, anything still valid will do: another `login` may have renewed the cache.
         wanted = RENEW_AHEAD if first_call else EXPIRY_MARGIN
-        if cached is not None and cached.time_left() >= wanted:
+        if cached is not None and cached.time_left(_now()) >= wanted:
             logger.debug("Using cached MFA session for %s", self.settings.mfa_serial)
             return cached
         # A given code is single-use: only the first call may spend it.
@@ -234,7 +215,7 @@ class _CredentialSource:
         code = code or self.ask_code()
         if code is not None:
             return self.new_mfa_session(code)
-        if cached is not None and cached.time_left() >= EXPIRY_MARGIN:
+        if cached is not None and cached.time_left(_now()) >= EXPIRY_MARGIN:
             logger.warning(
                 "MFA session for %s expires at %s; renew it with `%s`.",
                 self.settings.mfa_serial,
@@ -254,7 +235,7 @@ class _CredentialSource:
         ask = self.prompt or getpass.getpass
         return ask(f"MFA code for {self.settings.mfa_serial}: ")
 
-    def new_mfa_session(self, code: str) -> _TemporaryCredentials:
+    def new_mfa_session(self, code: str) -> TemporaryCredentials:
         code = _check_code_format(code, self.settings.mfa_serial)
         sts = self.base.client(
             "sts", region_name=self.region, endpoint_url=_sts_endpoint(self.settings)
@@ -268,7 +249,7 @@ class _CredentialSource:
             ),
             code,
         )
-        session = _from_sts(response["Credentials"])
+        session = credentials_from_sts(response["Credentials"])
         self.cache.write(self.mfa_key, session, self._describe())
         logger.info(
             "New MFA session for %s, expires at %s",
@@ -277,7 +258,7 @@ class _CredentialSource:
         )
         return session
 
-    def _assume_role(self, via: _TemporaryCredentials | None) -> _TemporaryCredentials:
+    def _assume_role(self, via: TemporaryCredentials | None) -> TemporaryCredentials:
         keys: dict[str, str] = {}
         if via is not None:
             keys = {
@@ -295,7 +276,7 @@ class _CredentialSource:
             ),
             None,
         )
-        role = _from_sts(response["Credentials"])
+        role = credentials_from_sts(response["Credentials"])
         logger.info(
             "Assumed role %s, expires at %s",
             self.settings.role_arn,
@@ -345,86 +326,3 @@ class _CredentialSource:
             "role_arn": self.settings.role_arn,
             "sts_endpoint_url": _sts_endpoint(self.settings),
         }
-
-
-def _from_sts(credentials: dict[str, Any]) -> _TemporaryCredentials:
-    expiration = credentials["Expiration"]
-    if expiration.tzinfo is None:
-        expiration = expiration.replace(tzinfo=UTC)
-    return _TemporaryCredentials(
-        access_key_id=credentials["AccessKeyId"],
-        secret_access_key=credentials["SecretAccessKey"],
-        session_token=credentials["SessionToken"],
-        expiration=expiration,
-    )
-
-
-def _cache_dir(settings: AwsSettings) -> Path:
-    configured = settings.cache_dir or os.environ.get(CACHE_DIR_ENV)
-    if configured:
-        return Path(configured).expanduser()
-    cache_home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache_home) / "data-platform" / "aws"
-
-
-class _CredentialCache:
-    """One JSON file per identity; written atomically, readable by the owner only."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-
-    def key(self, kind: str, identity: list[str | None]) -> Path:
-        digest = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:24]
-        return self.directory / f"{kind}-{digest}.json"
-
-    def read(self, path: Path) -> _TemporaryCredentials | None:
-        try:
-            data = json.loads(path.read_text())
-            return _TemporaryCredentials(
-                access_key_id=data["access_key_id"],
-                secret_access_key=data["secret_access_key"],
-                session_token=data["session_token"],
-                expiration=datetime.fromisoformat(data["expiration"]),
-            )
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            logger.warning("Ignoring unreadable credential cache %s (%s)", path, type(exc).__name__)
-            return None
-
-    def write(
-        self, path: Path, credentials: _TemporaryCredentials, about: dict[str, str | None]
-    ) -> None:
-        self._ensure_private_directory()
-        payload = {
-            **about,
-            "access_key_id": credentials.access_key_id,
-            "secret_access_key": credentials.secret_access_key,
-            "session_token": credentials.session_token,
-            "expiration": credentials.expiration.isoformat(),
-        }
-        # mkstemp creates the file 0600, so the secret is never readable by others.
-        fd, temporary = tempfile.mkstemp(dir=self.directory, prefix=".", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as handle:
-                json.dump(payload, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
-            raise
-
-    def _ensure_private_directory(self) -> None:
-        if not self.directory.exists():
-            self.directory.mkdir(parents=True, mode=0o700, exist_ok=True)
-            os.chmod(self.directory, 0o700)
-        elif self.directory.stat().st_mode & 0o077:
-            # Not ours to chmod (it may be shared); the files themselves stay 0600.
-            logger.warning(
-                "Credential cache directory %s is accessible by other users; "
-                "consider `chmod 700 %s`.",
-                self.directory,
-                self.directory,
-            )

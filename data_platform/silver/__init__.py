@@ -1,0 +1,4 @@
+"""Silver: raw CSV/Parquet snapshots (year/month/region/sigungu folders) into Postgres tables.
+
+The engine (presets, sources, readers, loader) is plain Python; `defs.py` wraps it for Dagster.
+"""

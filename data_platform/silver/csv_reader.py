@@ -1,0 +1,250 @@
+"""CSV files (.csv, .csv.gz) as COPY input.
+
+Fast path: when every header column is a table column, the file's own bytes (after the header
+line) stream to `COPY ... (FORMAT csv, ENCODING 'UTF8'|'UHC')`, validated block by block on the
+way so a bad byte is reported with its offset. Files with extra columns to ignore go through the
+csv module in chunks of `chunk_rows` rows (re-encoded as UTF-8), so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import gzip
+import io
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from data_platform.core.postgres import COPY_BLOCK_BYTES
+from data_platform.silver.decoding import (
+    PG_ENCODINGS,
+    StrictDecoder,
+    UndecodableBytes,
+    choose_encoding,
+    text_start,
+)
+from data_platform.silver.errors import SilverLoadError
+from data_platform.silver.presets import TablePreset
+from data_platform.silver.sources import SourceFile
+from data_platform.silver.streams import CopyInput, ReadStream
+
+SAMPLE_BYTES = 1 << 16
+MAX_HEADER_BYTES = 16 << 20
+_STREAM_ERRORS = (OSError, EOFError, zlib.error)
+
+
+def _read_head(name: str, raw: BinaryIO) -> tuple[bytes, bool]:
+    """At least SAMPLE_BYTES (or the whole file) and always the whole header line."""
+    head = bytearray()
+    while True:
+        block = _read(name, raw, COPY_BLOCK_BYTES if head else SAMPLE_BYTES)
+        if not block:
+            return bytes(head), True
+        head += block
+        if len(head) >= SAMPLE_BYTES and b"\n" in head:
+            return bytes(head), False
+        if len(head) > MAX_HEADER_BYTES:
+            raise SilverLoadError(f"{name}: no line break in the first 16 MiB; is this a CSV?")
+
+
+def _read(name: str, raw: BinaryIO, size: int) -> bytes:
+    try:
+        return raw.read(size)
+    except _STREAM_ERRORS as exc:
+        raise SilverLoadError(f"{name}: cannot read the file ({exc}); is it truncated?") from exc
+
+
+def parse_header(name: str, text: str) -> list[str]:
+    try:
+        header = [column.strip() for column in next(csv.reader([text.rstrip("\r\n")]))]
+    except (csv.Error, StopIteration) as exc:
+        raise SilverLoadError(f"{name}: cannot parse the header line ({exc})") from None
+    duplicates = sorted({c for c in header if header.count(c) > 1})
+    if duplicates:
+        raise SilverLoadError(f"{name}: the header repeats columns {duplicates}; rename them")
+    return header
+
+
+def match_columns(
+    name: str, header: list[str], preset: TablePreset
+) -> tuple[tuple[str, ...], list[int] | None]:
+    """The table columns in file order, and the indexes to keep (None when all are kept)."""
+    known = set(preset.column_names)
+    missing = [c.name for c in preset.data_columns if c.name not in header]
+    extra = [c for c in header if c not in known]
+    if missing or (extra and not preset.ignore_extra_columns):
+        raise SilverLoadError(
+            f"{name}: the columns differ from preset {preset.name!r}: missing {missing}, "
+            f"extra {extra}. Fix the file's header or edit the preset's columns"
+            + ("" if missing else " (or set ignore_extra_columns = true to skip extra columns)")
+            + "."
+        )
+    if not extra:
+        return tuple(header), None
+    keep = [i for i, column in enumerate(header) if column in known]
+    return tuple(header[i] for i in keep), keep
+
+
+class _RawCsvStream(ReadStream):
+    """The file's bytes after the header, validated by a strict decoder as they pass."""
+
+    def __init__(self, name: str, first: bytes, raw: BinaryIO, decoder: StrictDecoder) -> None:
+        super().__init__()
+        self._name = name
+        self._first = first
+        self._raw = raw
+        self._decoder = decoder
+
+    def _next_block(self, size: int) -> bytes:
+        if self._first:
+            block, self._first = self._first, b""
+        else:
+            block = _read(self._name, self._raw, max(size, COPY_BLOCK_BYTES))
+        self._decoder.feed(block, final=not block)
+        self.rows_seen += block.count(b"\n")
+        return block
+
+
+def _text_lines(name: str, first: bytes, raw: BinaryIO, decoder: StrictDecoder) -> Iterator[str]:
+    """Decoded lines ending in "\\n" (the csv module joins quoted multi-line fields itself)."""
+    pending = ""
+    block = first
+    while True:
+        text = decoder.feed(block, final=not block, text=True)
+        if not block:
+            break
+        parts = (pending + text).split("\n")
+        pending = parts.pop()
+        for part in parts:
+            yield part + "\n"
+        block = _read(name, raw, COPY_BLOCK_BYTES)
+    if pending:
+        yield pending
+
+
+def csv_records(name: str, lines: Iterator[str], width: int) -> Iterator[list[str]]:
+    """Rows of the file after its header, each checked to have `width` fields."""
+    reader = csv.reader(lines)
+    try:
+        for row in reader:
+            if len(row) != width:
+                raise SilverLoadError(
+                    f"{name}: line {reader.line_num + 1} has {len(row)} fields but the header has "
+                    f"{width}; fix that row (a stray comma or quote?) and load again."
+                )
+            yield row
+    except csv.Error as exc:
+        raise SilverLoadError(f"{name}: line {reader.line_num + 1}: {exc}") from None
+
+
+class _TransformedCsvStream(ReadStream):
+    """Chosen columns of each row, `chunk_rows` rows at a time, as UTF-8 CSV."""
+
+    def __init__(self, rows: Iterator[list[str]], keep: list[int], chunk_rows: int) -> None:
+        super().__init__()
+        self._chunks = self._generate(rows, keep, chunk_rows)
+
+    def _generate(self, rows: Iterator[list[str]], keep: list[int], chunk_rows: int):
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        count = 0
+        for row in rows:
+            writer.writerow([row[i] for i in keep])
+            count += 1
+            if count == chunk_rows:
+                self.rows_seen += count
+                yield buffer.getvalue().encode("utf-8")
+                buffer.seek(0)
+                buffer.truncate()
+                count = 0
+        self.rows_seen += count
+        yield buffer.getvalue().encode("utf-8")
+
+    def _next_block(self, size: int) -> bytes:
+        return next(self._chunks, b"")
+
+
+@contextlib.contextmanager
+def _open_text(source: SourceFile) -> Iterator[BinaryIO]:
+    with source.open() as raw:
+        if source.file_format == "csv.gz":
+            with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
+                yield unzipped  # type: ignore[misc]
+        else:
+            yield raw
+
+
+@dataclass
+class _OpenedCsv:
+    encoding: str
+    header: list[str]
+    columns: tuple[str, ...]
+    keep: list[int] | None
+    rest: bytes  # bytes read past the header line
+    raw: BinaryIO
+    decoder: StrictDecoder
+
+    def records(self, name: str) -> Iterator[list[str]]:
+        lines = _text_lines(name, self.rest, self.raw, self.decoder)
+        return csv_records(name, lines, len(self.header))
+
+
+@contextlib.contextmanager
+def _open_parsed(
+    source: SourceFile, preset: TablePreset, failed: dict[str, UndecodableBytes]
+) -> Iterator[_OpenedCsv]:
+    name = source.name
+    with _open_text(source) as raw:
+        head, at_eof = _read_head(name, raw)
+        if not head:
+            raise SilverLoadError(f"{name}: the file is empty; a CSV needs a header line")
+        encoding = choose_encoding(name, head, at_eof, failed)
+        header_end = head.find(b"\n") + 1 or len(head)
+        codec = StrictDecoder(encoding).codec
+        header = parse_header(name, head[text_start(encoding) : header_end].decode(codec))
+        columns, keep = match_columns(name, header, preset)
+        decoder = StrictDecoder(encoding, header_end)
+        yield _OpenedCsv(encoding, header, columns, keep, head[header_end:], raw, decoder)
+
+
+@contextlib.contextmanager
+def open_csv(
+    source: SourceFile,
+    preset: TablePreset,
+    failed: dict[str, UndecodableBytes],
+    chunk_rows: int,
+) -> Iterator[CopyInput]:
+    """COPY input for one CSV file, using the first encoding not yet in `failed`.
+
+    A bad byte found while streaming raises UndecodableBytes (kept as the stream's failure);
+    the caller adds it to `failed` and opens the file again with the next encoding.
+    """
+    with _open_parsed(source, preset, failed) as opened:
+        stream: ReadStream
+        if opened.keep is None:
+            stream = _RawCsvStream(source.name, opened.rest, opened.raw, opened.decoder)
+            pg_encoding = PG_ENCODINGS[opened.encoding]
+        else:
+            rows = opened.records(source.name)
+            stream = _TransformedCsvStream(rows, opened.keep, chunk_rows)
+            pg_encoding = "UTF8"
+        yield CopyInput(
+            source.name,
+            source.file_format,
+            opened.encoding,
+            pg_encoding,
+            opened.columns,
+            stream,
+            first_line=2,
+            unit="line",
+        )
+
+
+def count_csv_rows(
+    source: SourceFile, preset: TablePreset, failed: dict[str, UndecodableBytes]
+) -> tuple[str, int]:
+    """(encoding, data rows) of a CSV file, read through once and checked like a load."""
+    with _open_parsed(source, preset, failed) as opened:
+        return opened.encoding, sum(1 for _ in opened.records(source.name))

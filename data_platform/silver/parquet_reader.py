@@ -1,0 +1,153 @@
+"""Parquet files as COPY input: streamed in batches of `chunk_rows` rows (polars' streaming
+engine), each batch written as CSV text in memory and passed on to COPY.
+
+Column types are checked against the preset before any row moves, so a string column where the
+preset wants an integer fails up front with the column named.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from data_platform.silver.errors import SilverLoadError
+from data_platform.silver.presets import (
+    DECIMAL_TYPES,
+    INTEGER_TYPES,
+    TEMPORAL_TYPES,
+    TEXT_TYPES,
+    TablePreset,
+)
+from data_platform.silver.sources import SourceFile
+from data_platform.silver.streams import CopyInput, ReadStream
+
+_TIMESTAMPS = frozenset(t for t in TEMPORAL_TYPES if t.startswith("timestamp"))
+_TIMES = frozenset({"time", "time without time zone"})
+_FROM_STRING = TEMPORAL_TYPES | {"uuid", "json", "jsonb"}
+
+
+def type_fits(dtype: Any, pg_base: str) -> bool:
+    """Can a Parquet column of polars type `dtype` load into a Postgres column of `pg_base`?"""
+    import polars as pl
+
+    if dtype == pl.Null:
+        return True
+    if dtype.is_nested() or dtype in (pl.Binary, pl.Object):
+        return False
+    if pg_base in TEXT_TYPES:
+        return True
+    if dtype.is_integer():
+        return pg_base in INTEGER_TYPES | DECIMAL_TYPES
+    if dtype.is_float() or dtype.is_decimal():
+        return pg_base in DECIMAL_TYPES
+    if dtype == pl.Boolean:
+        return pg_base in ("boolean", "bool")
+    if dtype == pl.Date:
+        return pg_base == "date" or pg_base in _TIMESTAMPS
+    if isinstance(dtype, pl.Datetime):
+        return pg_base in _TIMESTAMPS
+    if dtype == pl.Time:
+        return pg_base in _TIMES
+    if dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum):
+        return pg_base in _FROM_STRING
+    return False
+
+
+def match_parquet_columns(
+    name: str, schema: dict[str, Any], preset: TablePreset
+) -> tuple[str, ...]:
+    """The table columns to read, in file order; names and types must fit the preset."""
+    known = set(preset.column_names)
+    missing = [c.name for c in preset.data_columns if c.name not in schema]
+    extra = [c for c in schema if c not in known]
+    if missing or (extra and not preset.ignore_extra_columns):
+        raise SilverLoadError(
+            f"{name}: the columns differ from preset {preset.name!r}: missing {missing}, "
+            f"extra {extra}. Fix the file or edit the preset's columns"
+            + ("" if missing else " (or set ignore_extra_columns = true to skip extra columns)")
+            + "."
+        )
+    columns = tuple(c for c in schema if c in known)
+    wrong = [
+        f"{c} is {schema[c]} in the file but {preset.column(c).pg_type} in the preset"
+        for c in columns
+        if not type_fits(schema[c], preset.column(c).base_type)
+    ]
+    if wrong:
+        raise SilverLoadError(
+            f"{name}: column types do not fit the table: {'; '.join(wrong)}. Cast the column "
+            "when writing the file or change its type in the preset."
+        )
+    return columns
+
+
+@contextlib.contextmanager
+def local_copy(source: SourceFile) -> Iterator[Path]:
+    """A seekable local path for the file: its own, or a temporary copy of a remote object."""
+    if source.local_path is not None:
+        yield source.local_path
+        return
+    with tempfile.TemporaryDirectory(prefix="silver-parquet-") as folder:
+        path = Path(folder) / "source.parquet"
+        with source.open() as remote, path.open("wb") as out:
+            shutil.copyfileobj(remote, out, 1 << 20)
+        yield path
+
+
+def read_schema(name: str, path: Path) -> dict[str, Any]:
+    import polars as pl
+
+    try:
+        return dict(pl.read_parquet_schema(path))
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise SilverLoadError(f"{name}: cannot read the Parquet footer ({exc})") from None
+
+
+class _ParquetCsvStream(ReadStream):
+    def __init__(self, name: str, path: Path, columns: tuple[str, ...], chunk_rows: int) -> None:
+        super().__init__()
+        self._name = name
+        self._batches = self._generate(path, columns, chunk_rows)
+
+    def _generate(self, path: Path, columns: tuple[str, ...], chunk_rows: int) -> Iterator[bytes]:
+        import polars as pl
+
+        try:
+            frames = pl.scan_parquet(path).select(columns).collect_batches(chunk_size=chunk_rows)
+            for frame in frames:
+                buffer = io.BytesIO()
+                frame.write_csv(buffer, include_header=False)
+                self.rows_seen += frame.height
+                yield buffer.getvalue()
+        except pl.exceptions.PolarsError as exc:
+            raise SilverLoadError(
+                f"{self._name}: cannot read row {self.rows_seen + 1:,} onwards ({exc})"
+            ) from None
+
+    def _next_block(self, size: int) -> bytes:
+        # An empty batch is not the end of the file: skip to the next non-empty one.
+        return next((batch for batch in self._batches if batch), b"")
+
+
+@contextlib.contextmanager
+def open_parquet(source: SourceFile, preset: TablePreset, chunk_rows: int) -> Iterator[CopyInput]:
+    with local_copy(source) as path:
+        columns = match_parquet_columns(source.name, read_schema(source.name, path), preset)
+        stream = _ParquetCsvStream(source.name, path, columns, chunk_rows)
+        yield CopyInput(source.name, "parquet", None, "UTF8", columns, stream, 1, "row")
+
+
+def count_parquet_rows(source: SourceFile, preset: TablePreset) -> int:
+    import polars as pl
+
+    with local_copy(source) as path:
+        match_parquet_columns(source.name, read_schema(source.name, path), preset)
+        try:
+            return int(pl.scan_parquet(path).select(pl.len()).collect().item())
+        except pl.exceptions.PolarsError as exc:
+            raise SilverLoadError(f"{source.name}: cannot read the Parquet file ({exc})") from None

@@ -1,0 +1,53 @@
+"""What a reader hands to COPY: a byte stream plus what COPY needs to know about it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+class ReadStream:
+    """A `read(size)` source for psycopg2's copy_expert.
+
+    psycopg2 turns an exception raised inside read() into a generic "COPY failed"; the original
+    is kept in `failure` so the loader can report (or act on) the real cause.
+    """
+
+    def __init__(self) -> None:
+        self.failure: BaseException | None = None
+        self.rows_seen = 0  # rows (or, on the raw CSV path, line breaks) passed on so far
+        self.on_progress: Callable[[int], None] | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            block = self._next_block(size)
+        except BaseException as exc:
+            self.failure = exc
+            raise
+        if self.on_progress is not None and block:
+            self.on_progress(self.rows_seen)
+        return block
+
+    def _next_block(self, size: int) -> bytes:
+        raise NotImplementedError
+
+
+@dataclass
+class CopyInput:
+    """One file, ready for `COPY <staging> (<columns>) FROM STDIN (FORMAT csv, ENCODING ...)`."""
+
+    name: str
+    file_format: str
+    encoding: str | None  # the text encoding detected and used; None for Parquet
+    pg_encoding: str  # what COPY is told: UTF8 or UHC
+    columns: tuple[str, ...]  # table columns in the stream's field order
+    stream: ReadStream
+    first_line: int  # the file's line (or row) number of COPY's line 1
+    unit: str  # "line" for CSV, "row" for Parquet
+
+    def position(self, copy_line: int) -> str:
+        """COPY's line number as a place in the file. Postgres counts records, so a quoted field
+        spanning lines shifts the physical line."""
+        if self.unit == "row":
+            return f"row {copy_line + self.first_line - 1:,}"
+        return f"data row {copy_line:,} (line {copy_line + self.first_line - 1:,})"

@@ -1,9 +1,11 @@
 """CSV files (.csv, .csv.gz) as COPY input.
 
 Fast path: when every header column is a table column, the file's own bytes (after the header
-line) stream to `COPY ... (FORMAT csv, ENCODING 'UTF8'|'UHC')`, validated block by block on the
-way so a bad byte is reported with its offset. Files with extra columns to ignore go through the
-csv module in chunks of `chunk_rows` rows (re-encoded as UTF-8), so memory stays bounded.
+line) stream to `COPY ... (FORMAT csv, ENCODING 'UTF8'|'UHC')` in 1 MiB blocks. The encoding is
+chosen on the first MiB; Postgres validates every byte, and if it rejects one the file is scanned
+for the exact byte offset (and retried with the next encoding). Files with extra columns to
+ignore go through the csv module in chunks of `chunk_rows` rows (re-encoded as UTF-8), so memory
+stays bounded.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import contextlib
 import csv
 import gzip
 import io
+import itertools
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -30,7 +33,7 @@ from data_platform.silver.presets import TablePreset
 from data_platform.silver.sources import SourceFile
 from data_platform.silver.streams import CopyInput, ReadStream
 
-SAMPLE_BYTES = 1 << 16
+SAMPLE_BYTES = 1 << 20  # encoding detection looks at this much (or the whole file)
 MAX_HEADER_BYTES = 16 << 20
 _STREAM_ERRORS = (OSError, EOFError, zlib.error)
 
@@ -88,23 +91,38 @@ def match_columns(
 
 
 class _RawCsvStream(ReadStream):
-    """The file's bytes after the header, validated by a strict decoder as they pass."""
+    """The file's bytes after the header, as they are. Postgres checks the encoding while it
+    parses; only when it rejects a byte is the file scanned here for the exact offset
+    (`find_bad_byte`), which keeps Python's decoder off the fast path."""
 
-    def __init__(self, name: str, first: bytes, raw: BinaryIO, decoder: StrictDecoder) -> None:
+    def __init__(self, name: str, first: bytes, raw: BinaryIO) -> None:
         super().__init__()
         self._name = name
         self._first = first
         self._raw = raw
-        self._decoder = decoder
 
     def _next_block(self, size: int) -> bytes:
         if self._first:
             block, self._first = self._first, b""
         else:
             block = _read(self._name, self._raw, max(size, COPY_BLOCK_BYTES))
-        self._decoder.feed(block, final=not block)
         self.rows_seen += block.count(b"\n")
         return block
+
+
+def find_bad_byte(source: SourceFile, encoding: str) -> UndecodableBytes | None:
+    """The first byte of the file that does not decode as `encoding`, scanning block by block."""
+    with _open_text(source) as raw:
+        start = text_start(encoding)
+        _read(source.name, raw, start)
+        decoder = StrictDecoder(encoding, start)
+        try:
+            while block := _read(source.name, raw, COPY_BLOCK_BYTES):
+                decoder.feed(block)
+            decoder.feed(b"", final=True)
+        except UndecodableBytes as exc:
+            return exc
+    return None
 
 
 def _text_lines(name: str, first: bytes, raw: BinaryIO, decoder: StrictDecoder) -> Iterator[str]:
@@ -193,8 +211,9 @@ class _OpenedCsv:
 
 @contextlib.contextmanager
 def _open_parsed(
-    source: SourceFile, preset: TablePreset, failed: dict[str, UndecodableBytes]
+    source: SourceFile, preset: TablePreset | None, failed: dict[str, UndecodableBytes]
 ) -> Iterator[_OpenedCsv]:
+    """The file opened past its header; without a preset every header column is kept."""
     name = source.name
     with _open_text(source) as raw:
         head, at_eof = _read_head(name, raw)
@@ -204,7 +223,9 @@ def _open_parsed(
         header_end = head.find(b"\n") + 1 or len(head)
         codec = StrictDecoder(encoding).codec
         header = parse_header(name, head[text_start(encoding) : header_end].decode(codec))
-        columns, keep = match_columns(name, header, preset)
+        columns, keep = (
+            (tuple(header), None) if preset is None else match_columns(name, header, preset)
+        )
         decoder = StrictDecoder(encoding, header_end)
         yield _OpenedCsv(encoding, header, columns, keep, head[header_end:], raw, decoder)
 
@@ -224,7 +245,7 @@ def open_csv(
     with _open_parsed(source, preset, failed) as opened:
         stream: ReadStream
         if opened.keep is None:
-            stream = _RawCsvStream(source.name, opened.rest, opened.raw, opened.decoder)
+            stream = _RawCsvStream(source.name, opened.rest, opened.raw)
             pg_encoding = PG_ENCODINGS[opened.encoding]
         else:
             rows = opened.records(source.name)
@@ -248,3 +269,14 @@ def count_csv_rows(
     """(encoding, data rows) of a CSV file, read through once and checked like a load."""
     with _open_parsed(source, preset, failed) as opened:
         return opened.encoding, sum(1 for _ in opened.records(source.name))
+
+
+def infer_csv_columns(
+    source: SourceFile,
+    failed: dict[str, UndecodableBytes],
+    add_rows: Callable[[list[str], Iterator[list[str]]], None],
+    sample_rows: int,
+) -> None:
+    """Feed the header and up to `sample_rows` rows of a CSV file to `add_rows`."""
+    with _open_parsed(source, None, failed) as opened:
+        add_rows(opened.header, itertools.islice(opened.records(source.name), sample_rows))

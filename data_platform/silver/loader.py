@@ -21,6 +21,7 @@ from data_platform.core.partitions import PartitionPathError, SnapshotKey
 from data_platform.core.postgres import qualified, transaction
 from data_platform.silver import tables
 from data_platform.silver.copy_errors import describe_copy_error
+from data_platform.silver.csv_reader import find_bad_byte
 from data_platform.silver.decoding import UndecodableBytes
 from data_platform.silver.errors import SilverLoadError
 from data_platform.silver.presets import TablePreset
@@ -44,6 +45,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 DEFAULT_CHUNK_ROWS = 50_000
+_ENCODING_ERRORS = ("22021", "22P05")  # invalid byte sequence, untranslatable character
 ProgressCallback = Callable[[str, int], None]
 
 
@@ -193,6 +195,11 @@ def _copy_file(
                 raise failure from None
             if failure is not None:
                 raise SilverLoadError(f"{source.name}: {failure}") from failure
+            if exc.pgcode in _ENCODING_ERRORS and data.encoding is not None:
+                bad = find_bad_byte(source, data.encoding)
+                if bad is not None:
+                    failed[source.name][bad.encoding] = bad
+                    raise _RetryWithNextEncoding from None
             raise SilverLoadError(describe_copy_error(exc, data, preset, snapshot)) from None
     if on_progress is not None:
         on_progress(source.name, rows)

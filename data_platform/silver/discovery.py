@@ -1,0 +1,426 @@
+"""Find raw partitions whose files are new, changed or gone, with bounded work per sensor tick.
+
+Raw keys look like `<dataset>/year=YYYY/month=MM/region=R/sigungu=S/<file>`. A partition's keys
+share one prefix, so they are contiguous in S3's sorted listing; a partition's state is the
+fingerprint of its sorted (key, etag, size) list. The cursor keeps one short fingerprint per known
+partition, so a changed etag, an added file in an old partition or a deleted file all show up as a
+different fingerprint when the partition is listed again, and a partition missing from a listed
+range has lost all its files.
+
+Why not list only after the last key seen: new files for an old partition, and rewritten files
+(same key, new etag), sort *before* that key and would never be found. Why not list everything
+every tick: 100,000 keys are 100 LIST requests per tick. So each tick lists two bounded ranges:
+
+* the *frontier*: per dataset, everything from the newest known month on (`recent_months` back).
+  New months, new areas and rewrites in the current month (the normal flow) are found in the
+  next tick, for the price of about one month's keys.
+* the *sweep*: a window of `sweep_keys` keys that resumes where the last tick stopped and wraps
+  around, so late changes anywhere (old months, deletions) are found within one full sweep.
+
+Each range stops at a partition boundary once its key budget or the tick's change budget is spent,
+and the next tick resumes there: an initial load of 100,000 keys takes several ticks, never one
+huge one. Deleted objects are simply absent from the listing; there is no stored object to lose.
+Run keys hash the new fingerprint and the previous one, so the same files never load twice, while
+a partition that changes A -> B -> A is loaded again.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from data_platform.core.partitions import SnapshotKey, area_key
+from data_platform.silver.sources import file_format_of
+
+if TYPE_CHECKING:
+    from data_platform.core.objectstore import ObjectStore
+
+log = logging.getLogger(__name__)
+
+CURSOR_FORMAT = "silver-discovery-v1:"
+_SEGMENTS = ("year=", "month=", "region=", "sigungu=")
+# Substrings Dagster rejects in (multi-)partition keys or range syntax.
+_FORBIDDEN_IN_PARTITION_KEYS = ("|", ",", "[", "]", "...", "\n", "\r", "\t", "\0")
+
+
+@dataclass(frozen=True)
+class RawFile:
+    key: str
+    size: int
+    etag: str
+
+
+@dataclass(frozen=True)
+class LayoutProblem:
+    """A key that breaks the raw layout, and the rule it breaks."""
+
+    key: str
+    rule: str
+
+
+@dataclass(frozen=True)
+class RawPartition:
+    """The data files of one dataset snapshot, sorted by key."""
+
+    dataset: str
+    snapshot: SnapshotKey
+    files: tuple[RawFile, ...]
+
+    @property
+    def path(self) -> str:
+        """`year=YYYY/month=MM/region=R/sigungu=S` inside the dataset."""
+        return self.snapshot.path()
+
+    @property
+    def prefix(self) -> str:
+        return partition_prefix(self.dataset, self.path)
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.files)
+
+
+@dataclass(frozen=True)
+class PartitionChange:
+    """A partition whose files differ from the cursor's fingerprint (`previous` None: new)."""
+
+    partition: RawPartition
+    previous: str | None
+
+    @property
+    def run_key(self) -> str:
+        snapshot = self.partition.snapshot
+        base = f"silver:{self.partition.dataset}:{snapshot.month_key}:{snapshot.area_key}"
+        return f"{base}:{self.partition.fingerprint}:after:{self.previous or 'none'}"
+
+
+@dataclass(frozen=True)
+class DiscoveryLimits:
+    """Work per tick: keys listed in the frontier and in the sweep, partitions requested."""
+
+    frontier_keys: int = 10_000
+    sweep_keys: int = 1_000
+    max_changes: int = 100
+    recent_months: int = 1
+
+    def __post_init__(self) -> None:
+        if min(self.frontier_keys, self.sweep_keys, self.max_changes, self.recent_months) < 1:
+            raise ValueError("discovery limits must all be at least 1")
+
+
+Resume = tuple[str, str | None]  # (listing prefix, StartAfter) to continue from
+
+
+@dataclass
+class DiscoveryCursor:
+    """Durable sensor state: fingerprints per dataset and partition path, and resume points."""
+
+    fingerprints: dict[str, dict[str, str]] = field(default_factory=dict)
+    frontier_resume: dict[str, Resume] = field(default_factory=dict)
+    sweep_dataset: str | None = None
+    sweep_resume: Resume | None = None
+    sweeps_completed: int = 0
+
+    def serialize(self) -> str:
+        """Compact text for Dagster's cursor: versioned, JSON, zlib-compressed, base64."""
+        state = {
+            "fingerprints": self.fingerprints,
+            "frontier_resume": self.frontier_resume,
+            "sweep_dataset": self.sweep_dataset,
+            "sweep_resume": self.sweep_resume,
+            "sweeps_completed": self.sweeps_completed,
+        }
+        raw = json.dumps(state, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+        packed = base64.b64encode(zlib.compress(raw.encode("utf-8"), 9)).decode("ascii")
+        return CURSOR_FORMAT + packed
+
+    @classmethod
+    def deserialize(cls, text: str | None) -> DiscoveryCursor:
+        """The cursor `serialize` wrote; None or "" is a fresh start. Anything else raises
+        ValueError: a sensor should not silently forget what it has already requested."""
+        if not text:
+            return cls()
+        if not text.startswith(CURSOR_FORMAT):
+            raise ValueError(
+                f"sensor cursor is not a {CURSOR_FORMAT!r} cursor; reset the sensor's cursor "
+                "to start discovery over (already loaded files are then requested once more)"
+            )
+        try:
+            raw = zlib.decompress(base64.b64decode(text[len(CURSOR_FORMAT) :], validate=True))
+            state = json.loads(raw.decode("utf-8"))
+            sweep = state["sweep_resume"]
+            return cls(
+                fingerprints={ds: dict(parts) for ds, parts in state["fingerprints"].items()},
+                frontier_resume={ds: (p, a) for ds, (p, a) in state["frontier_resume"].items()},
+                sweep_dataset=state["sweep_dataset"],
+                sweep_resume=(sweep[0], sweep[1]) if sweep else None,
+                sweeps_completed=int(state["sweeps_completed"]),
+            )
+        except (ValueError, KeyError, TypeError, zlib.error) as exc:
+            raise ValueError(
+                f"sensor cursor is corrupt ({exc}); reset the sensor's cursor"
+            ) from exc
+
+    def copy(self) -> DiscoveryCursor:
+        return DiscoveryCursor(
+            fingerprints={ds: dict(parts) for ds, parts in self.fingerprints.items()},
+            frontier_resume=dict(self.frontier_resume),
+            sweep_dataset=self.sweep_dataset,
+            sweep_resume=self.sweep_resume,
+            sweeps_completed=self.sweeps_completed,
+        )
+
+
+@dataclass
+class DiscoveryResult:
+    changes: list[PartitionChange]
+    removed: list[tuple[str, str]]  # (dataset, partition path) whose files are all gone
+    problems: list[LayoutProblem]
+    keys_listed: int
+    cursor: DiscoveryCursor
+
+
+def partition_prefix(dataset: str, path: str) -> str:
+    return f"{dataset}/{path}/"
+
+
+def fingerprint(files: Sequence[RawFile]) -> str:
+    """16 hex digits over the sorted (key, etag, size) list."""
+    digest = hashlib.blake2b(digest_size=8)
+    for item in sorted(files, key=lambda f: f.key):
+        digest.update(f"{item.key}\t{item.etag}\t{item.size}\n".encode())
+    return digest.hexdigest()
+
+
+def parse_raw_key(dataset: str, key: str) -> SnapshotKey | LayoutProblem | None:
+    """The snapshot a data file belongs to; a LayoutProblem for a key breaking the layout;
+    None for hidden or marker files (`.x`, `_SUCCESS`), which are ignored."""
+    parts = key.split("/")
+    file_name = parts[-1]
+    if parts[0] != dataset:
+        return LayoutProblem(key, f"not under the dataset folder {dataset}/")
+    if len(parts) != 6 or not file_name:
+        return LayoutProblem(
+            key, f"expected {dataset}/year=YYYY/month=MM/region=R/sigungu=S/<file> (6 parts)"
+        )
+    if file_name.startswith((".", "_")):
+        return None
+    for part, name in zip(parts[1:5], _SEGMENTS, strict=True):
+        if not part.startswith(name) or len(part) == len(name):
+            return LayoutProblem(key, f"segment {part!r} should be a non-empty {name}...")
+    year, month = parts[1][5:], parts[2][6:]
+    region, sigungu = parts[3][7:], parts[4][8:]
+    if not (len(year) == 4 and year.isascii() and year.isdigit()):
+        return LayoutProblem(key, f"year={year} is not a 4-digit year")
+    if not (len(month) == 2 and month.isascii() and month.isdigit() and 1 <= int(month) <= 12):
+        return LayoutProblem(key, f"month={month} is not a 2-digit month 01-12")
+    area = area_key(region, sigungu)
+    bad = [s for s in _FORBIDDEN_IN_PARTITION_KEYS if s in area]
+    if bad:
+        return LayoutProblem(key, f"region/sigungu contain {bad[0]!r}, which partition keys reject")
+    if file_format_of(file_name) is None:
+        return LayoutProblem(key, "not a .csv, .csv.gz or .parquet file")
+    return SnapshotKey(int(year), int(month), region, sigungu)
+
+
+def list_partition_files(store: ObjectStore, dataset: str, snapshot: SnapshotKey) -> RawPartition:
+    """The partition as it is in the store now (the files a run loads)."""
+    prefix = partition_prefix(dataset, snapshot.path())
+    files = [
+        RawFile(info.key, info.size, info.etag)
+        for info in store.list(prefix)
+        if parse_raw_key(dataset, info.key) == snapshot
+    ]
+    return RawPartition(dataset, snapshot, tuple(files))
+
+
+def discover(
+    store: ObjectStore,
+    datasets: Sequence[str],
+    cursor: DiscoveryCursor,
+    limits: DiscoveryLimits = DiscoveryLimits(),
+    month_range: tuple[str, str] | None = None,
+) -> DiscoveryResult:
+    """One tick: the frontier of every dataset, then the sweep window. `month_range` is the
+    (first, last) month key (`YYYY-MM-01`) a partition may have; others are layout problems."""
+    for dataset in datasets:
+        if not dataset or "/" in dataset:
+            raise ValueError(f"dataset {dataset!r} must be a non-empty name without '/'")
+    tick = _Tick(store, cursor, limits, month_range)
+    for dataset in sorted(set(datasets)):
+        tick.frontier(dataset)
+    tick.sweep(sorted(set(datasets)))
+    for stale in set(tick.cursor.fingerprints) - set(datasets):
+        del tick.cursor.fingerprints[stale]
+    return DiscoveryResult(tick.changes, tick.removed, tick.problems, tick.keys_listed, tick.cursor)
+
+
+def _after(prefix: str) -> str:
+    """The smallest key after every key under `prefix` ("/" + 1 == "0"); used as StartAfter."""
+    return prefix[:-1] + "0"
+
+
+def _year_prefix(dataset: str, key: str) -> str:
+    """`<dataset>/year=YYYY/` of a key or StartAfter inside a year folder."""
+    return key[: len(dataset) + 11]
+
+
+class _Tick:
+    def __init__(
+        self,
+        store: ObjectStore,
+        cursor: DiscoveryCursor,
+        limits: DiscoveryLimits,
+        month_range: tuple[str, str] | None,
+    ) -> None:
+        self.store = store
+        self.cursor = cursor.copy()
+        self.limits = limits
+        self.month_range = month_range
+        self.changes: list[PartitionChange] = []
+        self.removed: list[tuple[str, str]] = []
+        self.problems: list[LayoutProblem] = []
+        self.keys_listed = 0
+
+    @property
+    def changes_left(self) -> int:
+        return self.limits.max_changes - len(self.changes)
+
+    def frontier(self, dataset: str) -> None:
+        """From the recent window (or the last resume point) through the year after the
+        newest known one, one year folder per listing; everything when nothing is known yet."""
+        budget = self.limits.frontier_keys
+        state = self.cursor.frontier_resume.pop(dataset, None) or self._window(dataset)
+        while state is not None:
+            if budget <= 0 or self.changes_left <= 0:
+                self.cursor.frontier_resume[dataset] = state
+                return
+            prefix, after = state
+            listed_before = self.keys_listed
+            stop = self.scan(dataset, prefix, after, budget)
+            budget -= self.keys_listed - listed_before
+            if stop is not None:
+                state = (prefix, stop)
+            elif prefix == f"{dataset}/":
+                state = None
+            else:
+                year = int(prefix[-5:-1])
+                newest = max(self.cursor.fingerprints.get(dataset) or ["year=0000"])
+                next_year = f"{dataset}/year={year + 1:04d}/"
+                state = (next_year, None) if year <= int(newest[5:9]) else None
+
+    def sweep(self, datasets: list[str]) -> None:
+        """`sweep_keys` keys onwards from the last tick, wrapping around all datasets. Inside a
+        year the listing is narrowed to its folder; the next year is found by one listing of
+        the dataset after it (a narrow prefix is much cheaper on some S3 servers)."""
+        budget, finished = self.limits.sweep_keys, 0
+        while budget > 0 and self.changes_left > 0 and finished < len(datasets):
+            dataset = self.cursor.sweep_dataset
+            if dataset not in datasets or self.cursor.sweep_resume is None:
+                dataset = dataset if dataset in datasets else datasets[0]
+                self.cursor.sweep_resume = (f"{dataset}/", None)
+            prefix, after = self.cursor.sweep_resume
+            listed_before = self.keys_listed
+            stop = self.scan(dataset, prefix, after, budget)
+            budget -= self.keys_listed - listed_before
+            self.cursor.sweep_dataset = dataset
+            if stop is not None:
+                self.cursor.sweep_resume = (_year_prefix(dataset, stop), stop)
+            elif prefix != f"{dataset}/":
+                self.cursor.sweep_resume = (f"{dataset}/", _after(prefix))
+            else:
+                finished += 1
+                following = datasets.index(dataset) + 1
+                self.cursor.sweeps_completed += following == len(datasets)
+                self.cursor.sweep_dataset = datasets[following % len(datasets)]
+                self.cursor.sweep_resume = None
+
+    def _window(self, dataset: str) -> Resume:
+        known = self.cursor.fingerprints.get(dataset)
+        if not known:
+            return (f"{dataset}/", None)
+        newest = max(known)  # "year=YYYY/month=MM/..." sorts by month
+        index = int(newest[5:9]) * 12 + int(newest[16:18]) - 1 - (self.limits.recent_months - 1)
+        year, month = index // 12, index % 12 + 1
+        return (f"{dataset}/year={year:04d}/", f"{dataset}/year={year:04d}/month={month:02d}")
+
+    def scan(self, dataset: str, prefix: str, after: str | None, key_budget: int) -> str | None:
+        """Compare every complete partition listed under `prefix` after `after`; returns the
+        StartAfter to resume from, or None when the listing reached its end."""
+        seen: set[str] = set()
+        stop = last = None
+        for partition in self._partitions(dataset, prefix, after, key_budget):
+            if partition is not None:
+                seen.add(partition.path)
+                last = partition.prefix
+                self._compare(partition)
+            if last and (partition is None or self.changes_left <= 0):
+                stop = _after(last)
+                break
+        self._forget_missing(dataset, prefix, after, stop, seen)
+        return stop
+
+    def _partitions(
+        self, dataset: str, prefix: str, after: str | None, key_budget: int
+    ) -> Iterator[RawPartition | None]:
+        """Each complete partition in listing order, then None if the key budget ran out. A
+        partition is complete when a key of the next one (or the end of the listing) is seen;
+        the budget is only checked after one partition completed, so a partition larger than
+        the budget still makes progress."""
+        current: SnapshotKey | None = None
+        files: list[RawFile] = []
+        completed = 0
+        for listed, info in enumerate(self.store.list(prefix, after), start=1):
+            self.keys_listed += 1
+            parsed = parse_raw_key(dataset, info.key)
+            if isinstance(parsed, SnapshotKey):
+                parsed = self._check_month(info.key, parsed)
+            if isinstance(parsed, LayoutProblem):
+                self.problems.append(parsed)
+            elif parsed is not None:
+                if parsed != current:
+                    if current is not None:
+                        completed += 1
+                        yield RawPartition(dataset, current, tuple(files))
+                    current, files = parsed, []
+                files.append(RawFile(info.key, info.size, info.etag))
+            if listed >= key_budget and completed:
+                yield None
+                return
+        if current is not None:
+            yield RawPartition(dataset, current, tuple(files))
+
+    def _check_month(self, key: str, snapshot: SnapshotKey) -> SnapshotKey | LayoutProblem:
+        if self.month_range is None:
+            return snapshot
+        first, last = self.month_range
+        if not first <= snapshot.month_key <= last:
+            return LayoutProblem(
+                key, f"month {snapshot.month_key[:7]} is outside {first[:7]}..{last[:7]}"
+            )
+        return snapshot
+
+    def _compare(self, partition: RawPartition) -> None:
+        known = self.cursor.fingerprints.setdefault(partition.dataset, {})
+        previous = known.get(partition.path)
+        if previous != partition.fingerprint:
+            self.changes.append(PartitionChange(partition, previous))
+            known[partition.path] = partition.fingerprint
+
+    def _forget_missing(
+        self, dataset: str, prefix: str, after: str | None, stop: str | None, seen: set[str]
+    ) -> None:
+        """Known partitions inside the listed range that were not listed have lost every file."""
+        known = self.cursor.fingerprints.get(dataset, {})
+        for path in list(known):
+            full = partition_prefix(dataset, path)
+            inside = full.startswith(prefix) and (after is None or full > after)
+            if inside and (stop is None or full < stop) and path not in seen:
+                del known[path]
+                self.removed.append((dataset, path))

@@ -1,0 +1,126 @@
+"""Decide which same-size local/remote pairs already hold identical bytes.
+
+Never trusts "same key" or "same size" alone: the local MD5 (or multipart ETag with the part size
+the object was likely uploaded with) must equal the listed ETag, or, when the ETag cannot be
+reproduced (unknown part size, SSE-KMS), the `md5` metadata our uploader stores must match.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from data_platform.s3sync.hashcache import HashCache, now_ns
+from data_platform.s3sync.hashing import (
+    Digests,
+    PartPolicy,
+    candidate_part_sizes,
+    compute_digests,
+    etag_parts,
+)
+from data_platform.s3sync.inventory import Failure, RemoteObject, describe_os_error
+
+log = logging.getLogger(__name__)
+
+METADATA_MD5 = "md5"  # x-amz-meta-md5: whole-file MD5 hex, set by our uploader
+
+
+@dataclass(frozen=True)
+class SameSizePair:
+    relative: str
+    path: Path
+    stat: os.stat_result
+    remote: RemoteObject
+
+
+def same_signature(first: os.stat_result, second: os.stat_result) -> bool:
+    return (first.st_size, first.st_mtime_ns, first.st_ctime_ns, first.st_ino) == (
+        second.st_size,
+        second.st_mtime_ns,
+        second.st_ctime_ns,
+        second.st_ino,
+    )
+
+
+def local_digests(
+    relative: str,
+    path: Path,
+    stat: os.stat_result,
+    part_sizes: list[int],
+    cache: HashCache,
+) -> Digests:
+    """Digests from the cache when the file is unchanged, else read the file (and remember)."""
+    cached = cache.lookup(relative, stat, part_sizes)
+    if cached is not None:
+        return cached
+    started = now_ns()
+    digests = compute_digests(path, part_sizes)
+    after = os.stat(path)
+    if same_signature(after, stat):
+        cache.store(relative, after, digests, started)
+    return digests
+
+
+class IdentityChecker:
+    """Runs the comparison of many pairs in a thread pool (hashlib releases the GIL)."""
+
+    def __init__(
+        self, client: Any, bucket: str, policy: PartPolicy, cache: HashCache, workers: int
+    ) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.policy = policy
+        self.cache = cache
+        self.workers = workers
+
+    def identical(self, pairs: Iterable[SameSizePair]) -> tuple[set[str], list[Failure]]:
+        """Keys whose object equals the local file, and local files that could not be read."""
+        same: set[str] = set()
+        failures: list[Failure] = []
+        slow: list[SameSizePair] = []
+        for pair in pairs:
+            # Cache hits whose ETag matches are decided here: a no-op sync stays cheap.
+            cached = self.cache.lookup(pair.relative, pair.stat, self._part_sizes(pair.remote))
+            if cached is not None and cached.matches_etag(pair.remote.etag):
+                same.add(pair.remote.key)
+            else:
+                slow.append(pair)
+        if slow:
+            with ThreadPoolExecutor(max_workers=min(self.workers, len(slow))) as pool:
+                for pair, outcome in zip(slow, pool.map(self._check, slow), strict=True):
+                    if isinstance(outcome, Failure):
+                        failures.append(outcome)
+                    elif outcome:
+                        same.add(pair.remote.key)
+        return same, failures
+
+    def _part_sizes(self, remote: RemoteObject) -> list[int]:
+        parts = etag_parts(remote.etag)
+        return candidate_part_sizes(remote.size, parts, self.policy) if parts else []
+
+    def _check(self, pair: SameSizePair) -> bool | Failure:
+        remote = pair.remote
+        part_sizes = self._part_sizes(remote)
+        try:
+            digests = local_digests(pair.relative, pair.path, pair.stat, part_sizes, self.cache)
+        except OSError as exc:
+            return Failure(pair.relative, f"cannot read: {describe_os_error(exc)}")
+        if digests.matches_etag(remote.etag):
+            return True
+        return self._metadata_md5(remote.key) == digests.md5
+
+    def _metadata_md5(self, key: str) -> str | None:
+        # Only reached when the ETag cannot be reproduced or really differs: one HEAD.
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=key)
+        except (ClientError, BotoCoreError) as exc:
+            log.debug("HEAD %s failed (%s); treating it as different", key, exc)
+            return None
+        return head.get("Metadata", {}).get(METADATA_MD5)

@@ -1,0 +1,123 @@
+"""What is on each side: a recursive scan of the local directory and one listing of the prefix."""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat as stat_module
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+# Downloads write here first and rename; an interrupted run may leave one behind.
+TEMP_SUFFIX = ".s3sync-tmp"
+
+
+class SyncError(Exception):
+    """A problem that stops the whole sync before anything is transferred."""
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    relative: str  # POSIX path relative to the synced directory
+    path: Path
+    stat: os.stat_result
+
+    @property
+    def size(self) -> int:
+        return self.stat.st_size
+
+
+@dataclass(frozen=True)
+class RemoteObject:
+    key: str
+    size: int
+    etag: str  # without quotes
+
+
+@dataclass(frozen=True)
+class Failure:
+    name: str  # relative path or key
+    reason: str
+
+
+def describe_os_error(exc: OSError) -> str:
+    reason = exc.strerror or str(exc)
+    if isinstance(exc, FileNotFoundError) and exc.filename:
+        path = Path(exc.filename)
+        if path.is_symlink():
+            return f"{reason} (broken symlink to {os.readlink(path)})"
+    return reason
+
+
+def scan_local_dir(root: Path) -> tuple[list[LocalFile], list[Failure]]:
+    """Regular files under `root` (symlinks followed, loops skipped) and unreadable entries."""
+    files: list[LocalFile] = []
+    problems: list[Failure] = []
+    seen_dirs: set[tuple[int, int]] = set()
+    pending: list[tuple[str, str]] = [(str(root), "")]
+    while pending:
+        directory, relative_dir = pending.pop()
+        dir_stat = os.stat(directory)
+        identity = (dir_stat.st_dev, dir_stat.st_ino)
+        if identity in seen_dirs:
+            log.warning("skipping %s: directory already visited (symlink loop?)", directory)
+            continue
+        seen_dirs.add(identity)
+        try:
+            entries = list(os.scandir(directory))
+        except OSError as exc:
+            problems.append(Failure(relative_dir or ".", f"cannot list: {describe_os_error(exc)}"))
+            continue
+        for entry in entries:
+            relative = relative_dir + entry.name
+            if entry.name.endswith(TEMP_SUFFIX):
+                continue
+            try:
+                entry_stat = entry.stat()
+            except OSError as exc:
+                exc.filename = exc.filename or entry.path
+                problems.append(Failure(relative, describe_os_error(exc)))
+                continue
+            if stat_module.S_ISDIR(entry_stat.st_mode):
+                pending.append((entry.path, relative + "/"))
+            elif stat_module.S_ISREG(entry_stat.st_mode):
+                files.append(LocalFile(relative, Path(entry.path), entry_stat))
+            else:
+                problems.append(Failure(relative, "not a regular file (FIFO, socket or device)"))
+    files.sort(key=lambda item: item.relative)
+    return files, problems
+
+
+def client_error_code(exc: Exception) -> str:
+    response: Any = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def explain_listing_error(exc: Exception, bucket: str, prefix: str) -> SyncError:
+    code = client_error_code(exc)
+    where = f"s3://{bucket}/{prefix}"
+    if code in ("NoSuchBucket", "404"):
+        return SyncError(f"bucket {bucket!r} does not exist; create it or check --bucket")
+    if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+        return SyncError(f"access denied listing {where} ({code}); check --profile and MFA")
+    if code:
+        return SyncError(f"listing {where} failed: {code}: {exc}")
+    return SyncError(f"cannot reach S3 to list {where}: {exc}; check --endpoint-url/--region")
+
+
+def list_remote(client: Any, bucket: str, prefix: str) -> dict[str, RemoteObject]:
+    """Every object under `prefix`, from one paginated ListObjectsV2 (no HEAD per object)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    objects: dict[str, RemoteObject] = {}
+    try:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", ()):
+                key = item["Key"]
+                objects[key] = RemoteObject(key, int(item["Size"]), item["ETag"].strip('"'))
+    except (ClientError, BotoCoreError) as exc:
+        raise explain_listing_error(exc, bucket, prefix) from exc
+    return objects

@@ -1,0 +1,245 @@
+"""Directory <-> prefix sync: list both sides once, skip identical files, transfer the rest."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from data_platform.s3sync.compare import IdentityChecker, SameSizePair
+from data_platform.s3sync.hashcache import HashCache
+from data_platform.s3sync.hashing import PartPolicy
+from data_platform.s3sync.inventory import (
+    Failure,
+    LocalFile,
+    RemoteObject,
+    SyncError,
+    describe_os_error,
+    list_remote,
+    scan_local_dir,
+)
+from data_platform.s3sync.keys import (
+    UnsafeKeyError,
+    is_folder_marker,
+    key_for,
+    local_path_for,
+    normalize_prefix,
+)
+from data_platform.s3sync.progress import Progress, human_bytes
+from data_platform.s3sync.transfer import Transfers
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WORKERS = 8
+
+
+@dataclass
+class SyncOptions:
+    dry_run: bool = False
+    policy: PartPolicy = field(default_factory=PartPolicy)
+    workers: int = DEFAULT_WORKERS
+    cache_dir: Path | None = None  # None: digests are kept for this run only
+    progress_enabled: bool | None = None  # None: only when stderr is a terminal
+
+
+@dataclass
+class SyncReport:
+    direction: str  # "upload" or "download"
+    transferred: int = 0
+    skipped: int = 0
+    bytes_transferred: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    planned: list[tuple[str, str]] = field(default_factory=list)  # (action, key) for dry runs
+    dry_run: bool = False
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def summary(self) -> str:
+        done = "would " + self.direction if self.dry_run else self.direction + "ed"
+        return (
+            f"{done} {self.transferred}, skipped {self.skipped}, failed {self.failed}, "
+            f"{human_bytes(self.bytes_transferred)} in {self.seconds:.1f}s"
+        )
+
+
+Job = tuple[str, int, str, Callable[[Transfers], int]]  # (name, size, key, work)
+
+
+def _execute(
+    jobs: list[Job],
+    report: SyncReport,
+    client: Any,
+    bucket: str,
+    cache: HashCache,
+    options: SyncOptions,
+) -> None:
+    """Plan only (dry run) or run the jobs concurrently; failures are recorded by name."""
+    try:
+        if options.dry_run:
+            report.planned = [(report.direction, key) for _, _, key, _ in jobs]
+            report.transferred = len(jobs)
+            report.bytes_transferred = sum(size for _, size, _, _ in jobs)
+            return
+        total = sum(size for _, size, _, _ in jobs)
+        progress = Progress(report.direction, len(jobs), total, enabled=options.progress_enabled)
+        workers = max(1, options.workers)
+        with (
+            ThreadPoolExecutor(workers, thread_name_prefix="s3sync-part") as part_pool,
+            ThreadPoolExecutor(workers, thread_name_prefix="s3sync-file") as file_pool,
+        ):
+            transfers = Transfers(client, bucket, options.policy, cache, progress, part_pool)
+            futures = {file_pool.submit(work, transfers): name for name, _, _, work in jobs}
+            try:
+                for future in as_completed(futures):
+                    _record(report, futures[future], future)
+                    progress.file_done()
+            except BaseException:
+                file_pool.shutdown(wait=True, cancel_futures=True)
+                raise
+            finally:
+                progress.close()
+    finally:
+        cache.save()
+
+
+def _record(report: SyncReport, name: str, future: Future[int]) -> None:
+    try:
+        report.bytes_transferred += future.result()
+        report.transferred += 1
+    except OSError as exc:
+        report.failures.append(Failure(name, describe_os_error(exc)))
+    except Exception as exc:
+        report.failures.append(Failure(name, str(exc)))
+
+
+def upload_directory(
+    client: Any, local_dir: Path, bucket: str, prefix: str, options: SyncOptions | None = None
+) -> SyncReport:
+    """Upload every file under `local_dir` to s3://bucket/prefix/<relative path>."""
+    options = options or SyncOptions()
+    started = time.monotonic()
+    local_dir = Path(local_dir)
+    if not local_dir.is_dir():
+        what = "is not a directory" if local_dir.exists() else "does not exist"
+        raise SyncError(f"local directory {local_dir} {what}; check --local-dir")
+    prefix = normalize_prefix(prefix)
+    report = SyncReport("upload", dry_run=options.dry_run)
+    with ThreadPoolExecutor(1, thread_name_prefix="s3sync-scan") as scanner:
+        scan = scanner.submit(scan_local_dir, local_dir)  # overlaps the listing
+        remote = list_remote(client, bucket, prefix)  # also proves the bucket exists
+        files, problems = scan.result()
+    report.failures.extend(problems)
+
+    cache = HashCache.for_directory(local_dir, options.cache_dir)
+    cache.retain_only({file.relative for file in files})
+    pairs = [
+        SameSizePair(file.relative, file.path, file.stat, remote_object)
+        for file in files
+        if (remote_object := remote.get(key_for(prefix, file.relative))) is not None
+        and remote_object.size == file.size
+    ]
+    checker = IdentityChecker(client, bucket, options.policy, cache, options.workers)
+    identical, unreadable = checker.identical(pairs)
+    report.failures.extend(unreadable)
+    failed_names = {failure.name for failure in unreadable}
+
+    pending: list[LocalFile] = []
+    for file in files:
+        key = key_for(prefix, file.relative)
+        if key in identical:
+            report.skipped += 1
+        elif file.relative not in failed_names:
+            pending.append(file)
+
+    jobs = [
+        (file.relative, file.size, key_for(prefix, file.relative), _upload_job(file, prefix))
+        for file in pending
+    ]
+    _execute(jobs, report, client, bucket, cache, options)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _upload_job(file: LocalFile, prefix: str) -> Callable[[Transfers], int]:
+    return lambda transfers: transfers.upload(file, key_for(prefix, file.relative))
+
+
+def _download_job(remote: RemoteObject, target: Path, relative: str) -> Callable[[Transfers], int]:
+    return lambda transfers: transfers.download(remote, target, relative)
+
+
+def _check_download_dir(local_dir: Path) -> None:
+    if local_dir.exists() and not local_dir.is_dir():
+        raise SyncError(f"local path {local_dir} exists and is not a directory; check --local-dir")
+    existing = local_dir
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise SyncError(f"cannot write into {existing}; choose another --local-dir")
+
+
+def download_prefix(
+    client: Any, bucket: str, prefix: str, local_dir: Path, options: SyncOptions | None = None
+) -> SyncReport:
+    """Download every object under s3://bucket/prefix into `local_dir`, keeping relative paths."""
+    options = options or SyncOptions()
+    started = time.monotonic()
+    local_dir = Path(local_dir)
+    _check_download_dir(local_dir)
+    prefix = normalize_prefix(prefix)
+    report = SyncReport("download", dry_run=options.dry_run)
+    remote = list_remote(client, bucket, prefix)
+
+    cache = HashCache.for_directory(local_dir, options.cache_dir)
+    wanted: list[tuple[RemoteObject, Path, str]] = []
+    pairs: list[SameSizePair] = []
+    for key, remote_object in sorted(remote.items()):
+        if is_folder_marker(key):
+            continue
+        try:
+            target = local_path_for(local_dir, prefix, key)
+        except UnsafeKeyError as exc:
+            report.failures.append(Failure(key, str(exc)))
+            continue
+        relative = key[len(prefix) :]
+        wanted.append((remote_object, target, relative))
+        try:
+            stat = os.stat(target)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            report.failures.append(Failure(relative, describe_os_error(exc)))
+            wanted.pop()
+            continue
+        if stat.st_size == remote_object.size and not os.path.isdir(target):
+            pairs.append(SameSizePair(relative, target, stat, remote_object))
+
+    checker = IdentityChecker(client, bucket, options.policy, cache, options.workers)
+    identical, unreadable = checker.identical(pairs)
+    report.failures.extend(unreadable)
+    failed_names = {failure.name for failure in unreadable}
+    pending = []
+    for remote_object, target, relative in wanted:
+        if remote_object.key in identical:
+            report.skipped += 1
+        elif relative not in failed_names:
+            pending.append((remote_object, target, relative))
+
+    if pending and not options.dry_run:
+        local_dir.mkdir(parents=True, exist_ok=True)
+    jobs = [(rel, obj.size, obj.key, _download_job(obj, path, rel)) for obj, path, rel in pending]
+    _execute(jobs, report, client, bucket, cache, options)
+    report.seconds = time.monotonic() - started
+    return report

@@ -1,0 +1,90 @@
+"""Helpers for the s3sync tests: a client that counts its API calls, and sample trees."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from data_platform.s3sync import PartPolicy, SyncOptions
+
+# Moto (like S3) refuses parts under 5 MiB, so the smallest real multipart setting is 5 MiB.
+SMALL_MULTIPART = PartPolicy(threshold=5 * 2**20, part_size=5 * 2**20)
+
+SAMPLE_TREE = {
+    "readme.txt": b"hello\n",
+    "year=2024/month=05/region=seoul/prices.csv": b"item,price\nbolt,120\n" * 50,
+    "year=2024/month=06/region=busan/prices.csv": b"item,price\nbolt,125\n" * 50,
+    "empty.bin": b"",
+    "한글 폴더/메모.txt": "강남구\n".encode(),
+}
+
+
+class CountingClient:
+    """A real boto3 client plus a tally of the operations it called."""
+
+    def __init__(self, client) -> None:  # type: ignore[no-untyped-def]
+        self.client = client
+        self.calls: Counter[str] = Counter()
+        client.meta.events.register("before-call.s3", self._count)
+
+    def _count(self, model, **_: object) -> None:  # type: ignore[no-untyped-def]
+        self.calls[model.name] += 1
+
+
+@pytest.fixture
+def counting(s3_endpoint: str) -> CountingClient:
+    import boto3
+    from botocore.config import Config
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(max_pool_connections=32),
+    )
+    return CountingClient(client)
+
+
+@pytest.fixture
+def options(tmp_path: Path) -> SyncOptions:
+    return SyncOptions(cache_dir=tmp_path / "cache", workers=4, progress_enabled=False)
+
+
+def write_tree(root: Path, files: dict[str, bytes], age_seconds: int = 3600) -> None:
+    """Write files dated `age_seconds` ago (older than the hash cache's racy window)."""
+    for relative, content in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        then = path.stat().st_mtime - age_seconds
+        os.utime(path, (then, then))
+
+
+def read_tree(root: Path) -> dict[str, bytes]:
+    return {
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+def bucket_contents(client, bucket: str, prefix: str = "") -> dict[str, bytes]:  # type: ignore[no-untyped-def]
+    keys = [
+        item["Key"]
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for item in page.get("Contents", ())
+    ]
+    return {key: client.get_object(Bucket=bucket, Key=key)["Body"].read() for key in keys}
+
+
+def rewrite_keeping_times(path: Path, content: bytes) -> None:
+    """Change content but keep size and mtime, as `cp -p`/rsync -t/untar would."""
+    before = path.stat()
+    assert len(content) == before.st_size
+    path.write_bytes(content)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))

@@ -1,0 +1,207 @@
+"""Upload/download against the real moto server over HTTP."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from data_platform.s3sync import SyncError, SyncOptions, download_prefix, upload_directory
+from data_platform_tests.s3sync.conftest import (
+    SAMPLE_TREE,
+    CountingClient,
+    bucket_contents,
+    read_tree,
+    rewrite_keeping_times,
+    write_tree,
+)
+
+
+def test_upload_keeps_relative_paths_under_prefix(
+    tmp_path: Path, s3_client, bucket: str, options: SyncOptions
+) -> None:
+    write_tree(tmp_path / "src", SAMPLE_TREE)
+    report = upload_directory(s3_client, tmp_path / "src", bucket, "data", options)
+    assert (report.transferred, report.skipped, report.failed) == (len(SAMPLE_TREE), 0, 0)
+    assert report.bytes_transferred == sum(len(content) for content in SAMPLE_TREE.values())
+    assert bucket_contents(s3_client, bucket) == {
+        f"data/{name}": content for name, content in SAMPLE_TREE.items()
+    }
+
+
+@pytest.mark.parametrize("prefix", ["data/", "/data", ""])
+def test_prefix_with_or_without_slash(
+    tmp_path: Path, s3_client, bucket: str, options: SyncOptions, prefix: str
+) -> None:
+    write_tree(tmp_path / "src", {"a/b.txt": b"x"})
+    upload_directory(s3_client, tmp_path / "src", bucket, prefix, options)
+    expected = "data/a/b.txt" if prefix.strip("/") else "a/b.txt"
+    assert list(bucket_contents(s3_client, bucket)) == [expected]
+
+
+def test_second_upload_skips_everything_with_one_listing(
+    tmp_path: Path, counting: CountingClient, bucket: str, options: SyncOptions
+) -> None:
+    write_tree(tmp_path / "src", SAMPLE_TREE)
+    upload_directory(counting.client, tmp_path / "src", bucket, "data", options)
+    counting.calls.clear()
+
+    report = upload_directory(counting.client, tmp_path / "src", bucket, "data", options)
+
+    assert (report.transferred, report.skipped, report.failed) == (0, len(SAMPLE_TREE), 0)
+    assert dict(counting.calls) == {"ListObjectsV2": 1}
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_same_size_changed_content_is_uploaded_again(
+    tmp_path: Path, s3_client, bucket: str, use_cache: bool
+) -> None:
+    options = SyncOptions(cache_dir=tmp_path / "cache" if use_cache else None, workers=4)
+    write_tree(tmp_path / "src", SAMPLE_TREE)
+    upload_directory(s3_client, tmp_path / "src", bucket, "data", options)
+    upload_directory(s3_client, tmp_path / "src", bucket, "data", options)  # cache warm
+    changed = tmp_path / "src" / "readme.txt"
+    rewrite_keeping_times(changed, b"HELLO\n")
+
+    report = upload_directory(s3_client, tmp_path / "src", bucket, "data", options)
+
+    assert (report.transferred, report.skipped) == (1, len(SAMPLE_TREE) - 1)
+    body = s3_client.get_object(Bucket=bucket, Key="data/readme.txt")["Body"].read()
+    assert body == b"HELLO\n"
+
+
+def test_same_size_object_written_by_someone_else_is_replaced(
+    tmp_path: Path, s3_client, bucket: str, options: SyncOptions
+) -> None:
+    write_tree(tmp_path / "src", {"a.txt": b"ours"})
+    s3_client.put_object(Bucket=bucket, Key="data/a.txt", Body=b"them")
+    report = upload_directory(s3_client, tmp_path / "src", bucket, "data", options)
+    assert report.transferred == 1
+    assert bucket_contents(s3_client, bucket) == {"data/a.txt": b"ours"}
+
+
+def test_download_restores_identical_tree_then_skips(
+    tmp_path: Path, counting: CountingClient, bucket: str, options: SyncOptions
+) -> None:
+    write_tree(tmp_path / "src", SAMPLE_TREE)
+    upload_directory(counting.client, tmp_path / "src", bucket, "data/", options)
+
+    report = download_prefix(counting.client, bucket, "data", tmp_path / "dst", options)
+    assert (report.transferred, report.failed) == (len(SAMPLE_TREE), 0)
+    assert read_tree(tmp_path / "dst") == SAMPLE_TREE
+
+    counting.calls.clear()
+    again = download_prefix(counting.client, bucket, "data", tmp_path / "dst", options)
+    assert (again.transferred, again.skipped) == (0, len(SAMPLE_TREE))
+    assert dict(counting.calls) == {"ListObjectsV2": 1}
+
+
+def test_download_replaces_same_size_local_change(
+    tmp_path: Path, s3_client, bucket: str, options: SyncOptions
+) -> None:
+    write_tree(tmp_path / "src", SAMPLE_TREE)
+    upload_directory(s3_client, tmp_path / "src", bucket, "data", options)
+    download_prefix(s3_client, bucket, "data", tmp_path / "dst", options)
+    rewrite_keeping_times(tmp_path / "dst" / "readme.txt", b"HELLO\n")
+
+    report = download_prefix(s3_client, bucket, "data", tmp_path / "dst", options)
+
+    assert (report.transferred, report.skipped) == (1, len(SAMPLE_TREE) - 1)
+    assert read_tree(tmp_path / "dst") == SAMPLE_TREE
+
+
+def test_downloaded_files_get_normal_permissions(
+    tmp_path: Path, s3_client, bucket: str, options: SyncOptions
+) -> None:
+    s3_client.put_object(Bucket=bucket, Key="data/a.txt", Body=b"a")
+    download_prefix(s3_client, bucket, "data", tmp_path / "dst", options)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert (tmp_path / "dst" / "a.txt").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_dry_run_changes_nothing(
+    tmp_path: Path, s3_client, bucket: str, options: SyncOptions
+) -> None:
+    write_tree(tmp_path / "src", SAMPLE_TREE)
+    options.dry_run = True
+
+    planned_up = upload_directory(s3_client, tmp_path / "src", bucket, "data", options)
+    assert sorted(key for _, key in planned_up.planned) == sorted(
+        f"data/{name}" for name in SAMPLE_TREE
+    )
+    assert {action for action, _ in planned_up.planned} == {"upload"}
+    assert bucket_contents(s3_client, bucket) == {}
+
+    s3_client.put_object(Bucket=bucket, Key="data/x/y.txt", Body=b"y")
+    planned_down = download_prefix(s3_client, bucket, "data", tmp_path / "new" / "dst", options)
+    assert planned_down.planned == [("download", "data/x/y.txt")]
+    assert not (tmp_path / "new").exists()
+
+
+def test_missing_local_dir_is_an_error(
+    tmp_path: Path, s3_client, bucket: str, options: SyncOptions
+) -> None:
+    with pytest.raises(SyncError, match="does not exist"):
+        upload_directory(s3_client, tmp_path / "nope", bucket, "data", options)
+    assert bucket_contents(s3_client, bucket) == {}
+
+
+def test_missing_bucket_is_an_error_before_anything_changes(
+    tmp_path: Path, s3_client, options: SyncOptions
+) -> None:
+    write_tree(tmp_path / "src", SAMPLE_TREE)
+    with pytest.raises(SyncError, match="bucket 'no-such-bucket-s3sync' does not exist"):
+        upload_directory(s3_client, tmp_path / "src", "no-such-bucket-s3sync", "data", options)
+    with pytest.raises(SyncError, match="does not exist"):
+        download_prefix(s3_client, "no-such-bucket-s3sync", "data", tmp_path / "dst", options)
+    assert not (tmp_path / "dst").exists()
+
+
+def test_unreadable_entries_fail_by_name_and_the_rest_still_go(
+    tmp_path: Path, s3_client, bucket: str, options: SyncOptions
+) -> None:
+    # Tests run as root, where chmod 000 does not stop reads: use entries no one can read.
+    write_tree(tmp_path / "src", SAMPLE_TREE)
+    (tmp_path / "src" / "dangling.csv").symlink_to(tmp_path / "gone.csv")
+    os.mkfifo(tmp_path / "src" / "pipe.csv")
+
+    report = upload_directory(s3_client, tmp_path / "src", bucket, "data", options)
+
+    reasons = {failure.name: failure.reason for failure in report.failures}
+    assert set(reasons) == {"dangling.csv", "pipe.csv"}
+    assert "broken symlink" in reasons["dangling.csv"]
+    assert "not a regular file" in reasons["pipe.csv"]
+    assert not report.ok
+    assert report.transferred == len(SAMPLE_TREE)
+    assert set(bucket_contents(s3_client, bucket)) == {f"data/{name}" for name in SAMPLE_TREE}
+
+
+def test_keys_escaping_the_local_dir_are_refused(
+    tmp_path: Path, s3_client, bucket: str, options: SyncOptions
+) -> None:
+    s3_client.put_object(Bucket=bucket, Key="data/ok.txt", Body=b"ok")
+    s3_client.put_object(Bucket=bucket, Key="data/../escape.txt", Body=b"evil")
+    listed = {item["Key"] for item in s3_client.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert "data/../escape.txt" in listed  # the server kept the key as is
+
+    report = download_prefix(s3_client, bucket, "data", tmp_path / "dst", options)
+
+    assert [failure.name for failure in report.failures] == ["data/../escape.txt"]
+    assert "refusing" in report.failures[0].reason
+    assert read_tree(tmp_path) == {"dst/ok.txt": b"ok"}
+
+
+def test_failed_download_leaves_no_partial_file(
+    tmp_path: Path, s3_client, bucket: str, options: SyncOptions
+) -> None:
+    s3_client.put_object(Bucket=bucket, Key="data/a.txt", Body=b"a")
+    s3_client.put_object(Bucket=bucket, Key="data/taken", Body=b"object")
+    (tmp_path / "dst" / "taken").mkdir(parents=True)  # a folder where the file should go
+
+    report = download_prefix(s3_client, bucket, "data", tmp_path / "dst", options)
+
+    assert [failure.name for failure in report.failures] == ["taken"]
+    assert sorted(p.name for p in (tmp_path / "dst").iterdir()) == ["a.txt", "taken"]
+    assert list((tmp_path / "dst" / "taken").iterdir()) == []

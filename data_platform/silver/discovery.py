@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CURSOR_FORMAT = "silver-discovery-v1:"
+MAX_REPORTED = 1000
 _SEGMENTS = ("year=", "month=", "region=", "sigungu=")
 # Substrings Dagster rejects in (multi-)partition keys or range syntax.
 _FORBIDDEN_IN_PARTITION_KEYS = ("|", ",", "[", "]", "...", "\n", "\r", "\t", "\0")
@@ -126,6 +127,7 @@ class DiscoveryCursor:
     sweep_dataset: str | None = None
     sweep_resume: Resume | None = None
     sweeps_completed: int = 0
+    reported: list[str] = field(default_factory=list)  # hashes of layout problems already told
 
     def serialize(self) -> str:
         """Compact text for Dagster's cursor: versioned, JSON, zlib-compressed, base64."""
@@ -135,6 +137,7 @@ class DiscoveryCursor:
             "sweep_dataset": self.sweep_dataset,
             "sweep_resume": self.sweep_resume,
             "sweeps_completed": self.sweeps_completed,
+            "reported": self.reported,
         }
         raw = json.dumps(state, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
         packed = base64.b64encode(zlib.compress(raw.encode("utf-8"), 9)).decode("ascii")
@@ -161,11 +164,22 @@ class DiscoveryCursor:
                 sweep_dataset=state["sweep_dataset"],
                 sweep_resume=(sweep[0], sweep[1]) if sweep else None,
                 sweeps_completed=int(state["sweeps_completed"]),
+                reported=[str(h) for h in state.get("reported", [])],
             )
         except (ValueError, KeyError, TypeError, zlib.error) as exc:
             raise ValueError(
                 f"sensor cursor is corrupt ({exc}); reset the sensor's cursor"
             ) from exc
+
+    def remember_reported(self, problems: Sequence[LayoutProblem]) -> list[LayoutProblem]:
+        """The problems not reported before; remembers the last MAX_REPORTED of them, so a
+        broken key is told once, not every tick."""
+        known = set(self.reported)
+        fresh = [p for p in problems if _short_hash(p.key + p.rule) not in known]
+        self.reported = (self.reported + [_short_hash(p.key + p.rule) for p in fresh])[
+            -MAX_REPORTED:
+        ]
+        return fresh
 
     def copy(self) -> DiscoveryCursor:
         return DiscoveryCursor(
@@ -174,6 +188,7 @@ class DiscoveryCursor:
             sweep_dataset=self.sweep_dataset,
             sweep_resume=self.sweep_resume,
             sweeps_completed=self.sweeps_completed,
+            reported=list(self.reported),
         )
 
 
@@ -181,9 +196,14 @@ class DiscoveryCursor:
 class DiscoveryResult:
     changes: list[PartitionChange]
     removed: list[tuple[str, str]]  # (dataset, partition path) whose files are all gone
-    problems: list[LayoutProblem]
+    problems: list[LayoutProblem]  # each key once per tick
+    new_problems: list[LayoutProblem]  # not reported by an earlier tick (see `reported`)
     keys_listed: int
     cursor: DiscoveryCursor
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
 
 
 def partition_prefix(dataset: str, path: str) -> str:
@@ -258,7 +278,11 @@ def discover(
     tick.sweep(sorted(set(datasets)))
     for stale in set(tick.cursor.fingerprints) - set(datasets):
         del tick.cursor.fingerprints[stale]
-    return DiscoveryResult(tick.changes, tick.removed, tick.problems, tick.keys_listed, tick.cursor)
+    problems = list({p.key: p for p in tick.problems}.values())
+    new_problems = tick.cursor.remember_reported(problems)
+    return DiscoveryResult(
+        tick.changes, tick.removed, problems, new_problems, tick.keys_listed, tick.cursor
+    )
 
 
 def _after(prefix: str) -> str:

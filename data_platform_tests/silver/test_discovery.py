@@ -173,6 +173,9 @@ def test_layout_problems_are_reported_and_skipped(store: S3ObjectStore) -> None:
     assert set(problems) == set(bad)
     for bad_key, words in bad.items():
         assert words in problems[bad_key], (bad_key, problems[bad_key])
+    assert result.new_problems == result.problems  # each key once, though listed twice
+    again = discover(store, ["apt"], result.cursor, month_range=("2015-01-01", "2030-12-01"))
+    assert len(again.problems) == len(bad) and again.new_problems == []  # told once
 
 
 def test_datasets_are_separate_and_unknown_folders_ignored(store: S3ObjectStore) -> None:

@@ -1,0 +1,284 @@
+"""Dagster side of silver: raw files as observed assets, silver tables partitioned month x area,
+a sensor on new S3 keys, row/null checks and batched backfills. The work happens in the engine
+(`discovery`, `sources`, `loader`); this module only maps it onto Dagster.
+
+One raw asset per dataset (`raw/<dataset>`), observed by the sensor with the keys, sizes and etags
+of each partition; one silver asset per table preset (`silver/<preset>`), depending on its raw
+asset. Both use the dataset's MultiPartitionsDefinition: `month` (monthly, the current month
+included) x `area` (dynamic, `<region>~<sigungu>`; see core.partitions.area_key).
+"""
+
+import re
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import dagster as dg
+
+from data_platform.core.partitions import SnapshotKey, parse_area_key
+from data_platform.resources import ObjectStoreResource, PostgresResource
+from data_platform.silver.discovery import (
+    DiscoveryCursor,
+    DiscoveryLimits,
+    PartitionChange,
+    RawPartition,
+    discover,
+    parse_raw_key,
+)
+from data_platform.silver.presets import TablePreset, list_presets
+
+FIRST_MONTH = "2010-01-01"  # months before this are reported by the sensor, not loaded
+MAX_PARTITIONS_PER_RUN = 8  # a backfill loads up to 8 snapshots per run (one Dagster run each)
+SENSOR_INTERVAL_SECONDS = 30
+MAX_LAYOUT_WARNINGS = 20  # per tick; the rest are counted
+SENSOR_NAME = "silver_raw_files"
+CHECK_ROWS = "rows_match_files"
+CHECK_NULLS = "snapshot_columns_not_null"
+
+
+def raw_key(dataset: str) -> dg.AssetKey:
+    return dg.AssetKey(["raw", dataset])
+
+
+def silver_key(preset: TablePreset) -> dg.AssetKey:
+    return dg.AssetKey(["silver", preset.name])
+
+
+def area_partitions(dataset: str) -> dg.DynamicPartitionsDefinition:
+    return dg.DynamicPartitionsDefinition(name="silver_area_" + re.sub(r"\W", "_", dataset))
+
+
+def silver_partitions(dataset: str) -> dg.MultiPartitionsDefinition:
+    return dg.MultiPartitionsDefinition(
+        {
+            "month": dg.MonthlyPartitionsDefinition(start_date=FIRST_MONTH, end_offset=1),
+            "area": area_partitions(dataset),
+        }
+    )
+
+
+def partition_key(snapshot: SnapshotKey) -> dg.MultiPartitionKey:
+    return dg.MultiPartitionKey({"month": snapshot.month_key, "area": snapshot.area_key})
+
+
+def snapshot_of(key: str | dg.MultiPartitionKey) -> SnapshotKey:
+    """The snapshot a month x area partition key (or its `area|month` string) stands for."""
+    if not isinstance(key, dg.MultiPartitionKey):
+        key = silver_partitions("any").get_partition_key_from_str(key)
+    dims = key.keys_by_dimension
+    region, sigungu = parse_area_key(dims["area"])
+    return SnapshotKey(int(dims["month"][:4]), int(dims["month"][5:7]), region, sigungu)
+
+
+def defs(
+    presets: Sequence[TablePreset] | None = None,
+    limits: DiscoveryLimits | None = None,
+) -> dg.Definitions:
+    """Assets, checks and the sensor for `presets` (default: every preset); no resources."""
+    chosen = list(presets) if presets is not None else list_presets()
+    by_dataset: dict[str, list[TablePreset]] = {}
+    for preset in chosen:
+        by_dataset.setdefault(preset.dataset, []).append(preset)
+    partitions = {dataset: silver_partitions(dataset) for dataset in by_dataset}
+    raw_specs = [
+        dg.AssetSpec(
+            raw_key(dataset),
+            partitions_def=partitions[dataset],
+            group_name="raw",
+            kinds={"s3"},
+            description=f"Raw files under <raw store>/{dataset}/year=/month=/region=/sigungu=/; "
+            "observed by the silver_raw_files sensor (keys, sizes, etags per partition).",
+        )
+        for dataset in by_dataset
+    ]
+    silver_assets = [silver_asset(p, partitions[p.dataset]) for p in chosen]
+    sensor = raw_files_sensor(by_dataset, partitions, limits or DiscoveryLimits())
+    return dg.Definitions(assets=[*raw_specs, *silver_assets], sensors=[sensor])
+
+
+def silver_asset(preset: TablePreset, partitions_def: dg.PartitionsDefinition) -> Any:
+    key = silver_key(preset)
+
+    @dg.asset(
+        key=key,
+        deps=[raw_key(preset.dataset)],
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.multi_run(MAX_PARTITIONS_PER_RUN),
+        check_specs=[
+            dg.AssetCheckSpec(CHECK_ROWS, asset=key, description="Postgres rows = rows read"),
+            dg.AssetCheckSpec(CHECK_NULLS, asset=key, description="no NULL snapshot column"),
+        ],
+        group_name="silver",
+        kinds={"postgres"},
+        description=f"{preset.schema}.{preset.table}: one atomic snapshot per month x area, "
+        f"loaded from raw/{preset.dataset} with table preset {preset.name!r}.",
+    )
+    def _silver(
+        context: dg.AssetExecutionContext,
+        postgres: PostgresResource,
+        raw_store: ObjectStoreResource,
+    ) -> Iterator[Any]:
+        yield from load_partitions(context, preset, postgres, raw_store)
+
+    return _silver
+
+
+def load_partitions(
+    context: dg.AssetExecutionContext,
+    preset: TablePreset,
+    postgres: PostgresResource,
+    raw_store: ObjectStoreResource,
+) -> Iterator[Any]:
+    """Load every snapshot of the run's partition (range), then recount and check."""
+    from data_platform.silver.loader import load_snapshot, snapshot_row_count
+    from data_platform.silver.sources import object_store_sources
+
+    store = raw_store.store()
+    loaded: dict[str, dict[str, Any]] = {}
+    mismatches: dict[str, dict[str, int]] = {}
+    with postgres.connect() as conn:
+        for key in context.partition_keys:
+            snapshot = snapshot_of(key)
+            prefix = f"{preset.dataset}/{snapshot.path()}/"
+            files = [
+                source
+                for source in object_store_sources(store, prefix, preset.file_format)
+                if parse_raw_key(preset.dataset, source.name) == snapshot
+            ]
+            if not files:
+                raise dg.Failure(
+                    f"no {preset.file_format} raw files under {store!r} {prefix}: nothing to "
+                    "load. Upload the files (or pick another partition) and run it again."
+                )
+            result = load_snapshot(conn, preset, snapshot, files)
+            counted = snapshot_row_count(conn, preset, snapshot)
+            conn.commit()
+            etags = {source.name: source.etag for source in files}
+            loaded[key] = {
+                "rows": result.rows,
+                "files": [
+                    {"key": f.name, "rows": f.rows, "encoding": f.encoding, "etag": etags[f.name]}
+                    for f in result.files
+                ],
+            }
+            if counted != result.rows:
+                mismatches[key] = {"read": result.rows, "in_postgres": counted}
+            context.log.info(f"{key}: {result.rows} rows from {len(files)} files")
+        nulls = null_snapshot_rows(conn, preset)
+    total = sum(item["rows"] for item in loaded.values())
+    yield dg.MaterializeResult(
+        metadata={
+            "rows": total,
+            "snapshots": len(loaded),
+            "table": f"{preset.schema}.{preset.table}",
+            "loaded": dg.MetadataValue.json(loaded),
+        }
+    )
+    yield dg.AssetCheckResult(
+        check_name=CHECK_ROWS,
+        passed=not mismatches,
+        metadata={"rows_read": total, "mismatches": dg.MetadataValue.json(mismatches)},
+    )
+    yield dg.AssetCheckResult(
+        check_name=CHECK_NULLS, passed=nulls == 0, metadata={"rows_with_null_snapshot": nulls}
+    )
+
+
+def null_snapshot_rows(conn: Any, preset: TablePreset) -> int:
+    """Rows (whole table) with any NULL snapshot column; with RANGE partitioning only a default
+    partition could hold them, so Postgres prunes this to almost nothing."""
+    from psycopg2 import sql
+
+    from data_platform.core.postgres import qualified
+
+    condition = sql.SQL(" OR ").join(
+        sql.SQL("{} IS NULL").format(sql.Identifier(c)) for c in preset.snapshot_columns
+    )
+    with conn.cursor() as cur:
+        cur.execute(
+            sql.SQL("SELECT count(*) FROM {} WHERE {}").format(
+                qualified(preset.schema, preset.table), condition
+            )
+        )
+        count = int(cur.fetchone()[0])
+    conn.rollback()
+    return count
+
+
+def raw_files_sensor(
+    by_dataset: dict[str, list[TablePreset]],
+    partitions: dict[str, dg.MultiPartitionsDefinition],
+    limits: DiscoveryLimits,
+) -> dg.SensorDefinition:
+    datasets = sorted(by_dataset)
+
+    @dg.sensor(
+        name=SENSOR_NAME,
+        minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+        asset_selection=[silver_key(p) for group in by_dataset.values() for p in group],
+        description="Finds new, changed and deleted raw files (bounded listing per tick, durable "
+        "cursor of per-partition fingerprints) and requests the silver partitions they feed.",
+    )
+    def silver_raw_files(
+        context: dg.SensorEvaluationContext, raw_store: ObjectStoreResource
+    ) -> dg.SensorResult:
+        cursor = DiscoveryCursor.deserialize(context.cursor)
+        month_def = dg.MonthlyPartitionsDefinition(start_date=FIRST_MONTH, end_offset=1)
+        last_month = month_def.get_last_partition_key() or FIRST_MONTH
+        result = discover(raw_store.store(), datasets, cursor, limits, (FIRST_MONTH, last_month))
+        for problem in result.new_problems[:MAX_LAYOUT_WARNINGS]:
+            context.log.warning(f"skipped raw key {problem.key!r}: {problem.rule}")
+        if len(result.new_problems) > MAX_LAYOUT_WARNINGS:
+            context.log.warning(f"... and {len(result.new_problems) - MAX_LAYOUT_WARNINGS} more")
+        if len(result.problems) > len(result.new_problems):
+            repeated = len(result.problems) - len(result.new_problems)
+            context.log.info(f"{repeated} raw keys still break the layout (reported before)")
+        for dataset, path in result.removed:
+            context.log.info(f"raw/{dataset} {path}: every file is gone; silver rows are kept")
+        known_areas = {
+            ds: set(context.instance.get_dynamic_partitions(area_partitions(ds).name or ""))
+            for ds in {change.partition.dataset for change in result.changes}
+        }
+        new_areas: dict[str, set[str]] = {}
+        for change in result.changes:
+            area = change.partition.snapshot.area_key
+            if area not in known_areas[change.partition.dataset]:
+                new_areas.setdefault(change.partition.dataset, set()).add(area)
+        summary = f"listed {result.keys_listed} keys, {len(result.changes)} changed partitions"
+        context.log.info(summary)
+        return dg.SensorResult(
+            run_requests=[run_request(c, by_dataset[c.partition.dataset]) for c in result.changes],
+            skip_reason=None if result.changes else f"no new or changed raw files ({summary})",
+            dynamic_partitions_requests=[
+                area_partitions(ds).build_add_request(sorted(areas))
+                for ds, areas in sorted(new_areas.items())
+            ],
+            asset_events=[observation(c.partition) for c in result.changes],
+            cursor=result.cursor.serialize(),
+        )
+
+    return silver_raw_files
+
+
+def run_request(change: PartitionChange, presets: Sequence[TablePreset]) -> dg.RunRequest:
+    partition = change.partition
+    return dg.RunRequest(
+        run_key=change.run_key,
+        partition_key=partition_key(partition.snapshot),
+        asset_selection=[silver_key(p) for p in presets],
+        tags={"silver/dataset": partition.dataset, "silver/fingerprint": partition.fingerprint},
+    )
+
+
+def observation(partition: RawPartition) -> dg.AssetObservation:
+    return dg.AssetObservation(
+        asset_key=raw_key(partition.dataset),
+        partition=partition_key(partition.snapshot),
+        metadata={
+            "files": len(partition.files),
+            "bytes": sum(f.size for f in partition.files),
+            "fingerprint": partition.fingerprint,
+            "keys": dg.MetadataValue.json(
+                [{"key": f.key, "size": f.size, "etag": f.etag} for f in partition.files]
+            ),
+        },
+    )

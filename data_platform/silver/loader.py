@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import psycopg2
+import psycopg2.errors
 from psycopg2 import sql
 
 from data_platform.core.partitions import PartitionPathError, SnapshotKey
@@ -45,6 +46,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 DEFAULT_CHUNK_ROWS = 50_000
+DEFAULT_LOCK_TIMEOUT_SECONDS = 300.0
 _ENCODING_ERRORS = ("22021", "22P05")  # invalid byte sequence, untranslatable character
 ProgressCallback = Callable[[str, int], None]
 
@@ -108,9 +110,13 @@ def load_snapshot(
     *,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     on_progress: ProgressCallback | None = None,
+    lock_timeout_seconds: float = DEFAULT_LOCK_TIMEOUT_SECONDS,
 ) -> SnapshotLoad:
     """Replace the snapshot's rows with the rows of `files`, atomically. Commits on success;
-    on any error rolls back (the table keeps the old snapshot) and raises SilverLoadError."""
+    on any error rolls back (the table keeps the old snapshot) and raises SilverLoadError.
+
+    The final swap briefly locks the table; if other sessions hold it (say, a transaction left
+    open) for longer than `lock_timeout_seconds`, the load fails naming them."""
     try:
         check_snapshot(snapshot, files)
     except PartitionPathError as exc:
@@ -122,7 +128,16 @@ def load_snapshot(
     while True:
         try:
             with transaction(conn):
-                result = _load_once(conn, preset, snapshot, files, failed, chunk_rows, on_progress)
+                result = _load_once(
+                    conn,
+                    preset,
+                    snapshot,
+                    files,
+                    failed,
+                    chunk_rows,
+                    on_progress,
+                    lock_timeout_seconds,
+                )
         except _RetryWithNextEncoding:
             continue  # rolled back; the file is read again with its next candidate encoding
         log.info("loaded %s rows of %s into %s", result.rows, snapshot.path(), preset.table)
@@ -137,6 +152,7 @@ def _load_once(
     failed: dict[str, dict[str, UndecodableBytes]],
     chunk_rows: int,
     on_progress: ProgressCallback | None,
+    lock_timeout_seconds: float,
 ) -> SnapshotLoad:
     leaf = tables.leaf_name(preset, snapshot)
     staging = tables.leaf_name(preset, snapshot, "_new")
@@ -155,10 +171,24 @@ def _load_once(
         for source in files
     ]
     with conn.cursor() as cur:
-        if kind == "p":
-            _swap_partition(cur, preset, snapshot, leaf, staging)
-        else:
-            _replace_rows(cur, preset, snapshot, staging)
+        # Waiting on the table's lock is all that is left; bounded so a forgotten open
+        # transaction elsewhere cannot hang the load forever.
+        timeout_ms = str(max(1, round(lock_timeout_seconds * 1000)))
+        cur.execute("SELECT set_config('lock_timeout', %s, true)", (timeout_ms,))
+        cur.execute("SAVEPOINT silver_swap")
+        try:
+            if kind == "p":
+                _swap_partition(cur, preset, snapshot, leaf, staging)
+            else:
+                _replace_rows(cur, preset, snapshot, staging)
+        except psycopg2.errors.LockNotAvailable:
+            cur.execute("ROLLBACK TO SAVEPOINT silver_swap")
+            raise SilverLoadError(
+                f"{snapshot.path()}: {preset.schema}.{preset.table} stayed locked by other "
+                f"sessions for {lock_timeout_seconds:g} s ({_lock_holders(cur, preset)}); the "
+                "snapshot is unchanged. End those sessions (or their open transactions) and "
+                "load again."
+            ) from None
     return SnapshotLoad(snapshot, sum(f.rows for f in loads), tuple(loads))
 
 
@@ -206,6 +236,18 @@ def _copy_file(
     return FileLoad(source.name, rows, data.encoding, data.file_format)
 
 
+def _lock_holders(cur: PgCursor, preset: TablePreset) -> str:
+    """Other sessions holding locks on the table or its partitions."""
+    cur.execute(
+        "SELECT DISTINCT a.pid, a.usename, a.application_name, a.state FROM pg_locks l"
+        " JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.granted AND l.relation IN"
+        " (SELECT relid FROM pg_partition_tree(%s::regclass)) AND a.pid <> pg_backend_pid()",
+        (qualified(preset.schema, preset.table).as_string(cur),),
+    )
+    rows = cur.fetchall()
+    return ", ".join(f"pid {p} {u} {app!r} {state}" for p, u, app, state in rows) or "none now"
+
+
 def _swap_partition(
     cur: PgCursor, preset: TablePreset, snapshot: SnapshotKey, leaf: str, staging: str
 ) -> None:
@@ -228,6 +270,8 @@ def _swap_partition(
                 parent, qualified(preset.schema, leaf), tables.partition_bound_sql(preset, snapshot)
             )
         )
+    except psycopg2.errors.LockNotAvailable:
+        raise
     except psycopg2.Error as exc:
         raise SilverLoadError(
             f"cannot attach the new partition for {snapshot.path()} to {preset.table}: "

@@ -1,0 +1,192 @@
+"""`data-platform silver load` end to end: real Postgres, real moto S3 server."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from data_platform.core.partitions import SnapshotKey
+from data_platform.silver.cli import silver
+from data_platform.silver.presets import load_preset
+from data_platform_tests.silver.conftest import (
+    HEADER,
+    SNAPSHOT,
+    csv_bytes,
+    expected_rows,
+    relations,
+    sample_rows,
+    snapshot_dir,
+    table_rows,
+    write_csv,
+    write_parquet,
+)
+
+SECOND = SnapshotKey(2024, 6, "부산광역시", "해운대구")
+
+
+def run(*args: str):
+    return CliRunner().invoke(silver, ["load", *args], catch_exceptions=False)
+
+
+@pytest.fixture
+def raw(tmp_path: Path) -> Path:
+    root = tmp_path / "raw"
+    write_csv(snapshot_dir(root) / "a.csv", sample_rows(30), encoding="cp949")
+    write_parquet(snapshot_dir(root, SECOND) / "b.parquet", sample_rows(20, 100))
+    return root
+
+
+def test_dry_run_lists_snapshots_and_changes_nothing(conn, pg_url: str, raw: Path) -> None:
+    result = run("--local-dir", str(raw), "--dry-run", "--db-url", pg_url)
+    assert result.exit_code == 0, result.output
+    assert f"{SNAPSHOT.path()}: 1 file(s), 30 rows (cp949)" in result.output
+    assert "a.csv  cp949  30 rows" in result.output
+    assert "b.parquet  parquet  20 rows" in result.output
+    assert "nothing was changed" in result.output
+    assert relations(conn) == []
+
+
+def test_local_load_and_reload(conn, pg_url: str, raw: Path) -> None:
+    for _ in range(2):
+        result = run("--local-dir", str(raw), "--db-url", pg_url, "--chunk-rows", "7")
+        assert result.exit_code == 0, result.output
+    assert f"loaded {SNAPSHOT.path()}: 1 file(s), 30 rows (cp949)" in result.output
+    assert "2 snapshot(s), 50 rows into public.silver_stage_1_main" in result.output
+    preset = load_preset("silver_stage_1_main")
+    assert table_rows(conn, preset, SNAPSHOT) == expected_rows(sample_rows(30))
+    assert table_rows(conn, preset, SECOND) == expected_rows(sample_rows(20, 100), SECOND)
+
+
+def test_pg_environment_is_used_without_db_url(conn, pg_url: str, raw: Path, monkeypatch) -> None:
+    from data_platform.core.postgres import PostgresSettings
+
+    settings = PostgresSettings.from_url(pg_url)
+    for name, value in {
+        "PGHOST": settings.host,
+        "PGPORT": str(settings.port),
+        "PGDATABASE": settings.dbname,
+        "PGUSER": settings.user,
+    }.items():
+        monkeypatch.setenv(name, value)
+    result = run("--local-dir", str(raw), "--file-format", "csv")
+    assert result.exit_code == 0, result.output
+    assert "1 snapshot(s), 30 rows" in result.output
+
+
+def test_load_straight_from_s3(conn, pg_url, s3_client, s3_endpoint, bucket, aws_env, tmp_path):
+    prefix = "raw/silver_stage_1_main/"
+    s3_client.put_object(
+        Bucket=bucket,
+        Key=f"{prefix}{SNAPSHOT.path()}/a.csv",
+        Body=csv_bytes(HEADER, sample_rows(40), "utf-8-sig"),
+    )
+    parquet = write_parquet(tmp_path / "b.parquet", sample_rows(25, 100), row_group_size=10)
+    s3_client.put_object(
+        Bucket=bucket, Key=f"{prefix}{SECOND.path()}/b.parquet", Body=parquet.read_bytes()
+    )
+    s3_client.put_object(Bucket=bucket, Key="raw/other/year=2024/x.csv", Body=b"ignored")
+    result = run(
+        "--bucket",
+        bucket,
+        "--prefix",
+        prefix,
+        "--endpoint-url",
+        s3_endpoint,
+        "--db-url",
+        pg_url,
+        "--chunk-rows",
+        "8",
+    )
+    assert result.exit_code == 0, result.output
+    assert "2 snapshot(s), 65 rows" in result.output
+    assert "(utf-8-sig)" in result.output
+    preset = load_preset("silver_stage_1_main")
+    assert table_rows(conn, preset, SECOND) == expected_rows(sample_rows(25, 100), SECOND)
+
+
+def test_infer_schema_writes_a_reviewable_preset_and_loads(conn, pg_url: str, tmp_path) -> None:
+    header = ["단지명", "거래금액", "전용면적", "계약일", "법정동코드", "큰수"]
+    rows = [
+        [
+            f"래미안 {i}차, 101동",
+            str(10**9 * i),
+            f"{59 + i}.9",
+            f"2024-05-{1 + i:02d}",
+            f"0{1168010100 + i}",
+            str(10**12 * (i + 1)),
+        ]
+        for i in range(9)
+    ]
+    write_csv(snapshot_dir(tmp_path / "raw") / "t.csv", rows, header=header, encoding="cp949")
+    presets = tmp_path / "presets"
+    args = [
+        "--local-dir",
+        str(tmp_path / "raw"),
+        "--db-url",
+        pg_url,
+        "--table",
+        "apt_trades",
+        "--presets-dir",
+        str(presets),
+    ]
+    refused = run(*args)
+    assert refused.exit_code == 1
+    assert "no table preset named 'apt_trades'" in refused.output
+
+    result = run(*args, "--infer-schema")
+    assert result.exit_code == 0, result.output
+    saved = presets / "apt_trades.toml"
+    assert str(saved) in result.output
+    document = tomllib.loads(saved.read_text(encoding="utf-8"))
+    assert document["table"] == "apt_trades"
+    assert document["columns"] == {
+        "source_year": "integer",
+        "source_month": "integer",
+        "region": "text",
+        "sigungu": "text",
+        "단지명": "text",
+        "거래금액": "bigint",
+        "전용면적": "numeric",
+        "계약일": "date",
+        "법정동코드": "text",
+        "큰수": "bigint",
+    }
+    assert "Review the types" in saved.read_text(encoding="utf-8")
+    assert "1 snapshot(s), 9 rows into public.apt_trades" in result.output
+    with conn.cursor() as cur:
+        cur.execute('SELECT "법정동코드", "단지명" FROM apt_trades ORDER BY "거래금액" LIMIT 1')
+        assert cur.fetchone() == ("01168010100", "래미안 0차, 101동")
+    conn.rollback()  # an open read would make the reload wait for its lock
+    again = run(*args)  # the saved preset is used from now on
+    assert again.exit_code == 0, again.output
+
+
+def test_bad_file_exits_non_zero_and_other_snapshots_still_load(conn, pg_url, raw) -> None:
+    (snapshot_dir(raw) / "z.csv").write_bytes(csv_bytes(HEADER, sample_rows(2)) + b"1,2\n")
+    result = run("--local-dir", str(raw), "--db-url", pg_url)
+    assert result.exit_code == 1
+    assert f"FAILED {SNAPSHOT.path()} (left as it was)" in result.output
+    assert "z.csv: data row 3 (line 4)" in result.output
+    assert "1 of 2 snapshot(s) failed" in result.output
+    preset = load_preset("silver_stage_1_main")
+    assert table_rows(conn, preset, SNAPSHOT) == []
+    assert len(table_rows(conn, preset, SECOND)) == 20
+
+
+def test_usage_errors_are_clear(tmp_path: Path, monkeypatch) -> None:
+    assert "either --local-dir or --bucket" in run().output
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    assert "no .csv, .csv.gz or .parquet files under" in run("--local-dir", str(folder)).output
+    write_csv(snapshot_dir(folder) / "a.csv", sample_rows(1))
+    monkeypatch.delenv("RDS_HOST", raising=False)
+    result = run("--local-dir", str(folder), "--target", "rds")
+    assert result.exit_code == 1
+    assert "--target rds needs RDS_HOST" in result.output
+    broken = tmp_path / "broken" / "year=2024" / "month=13" / "region=r" / "sigungu=s"
+    broken.mkdir(parents=True)
+    write_csv(broken / "a.csv", sample_rows(1))
+    assert "month=13 is not a month 01-12" in run("--local-dir", str(tmp_path / "broken")).output

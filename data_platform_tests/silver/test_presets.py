@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from data_platform.silver.presets import (
+    ColumnSpec,
+    PresetError,
+    TablePreset,
+    list_presets,
+    load_preset,
+    read_preset_file,
+    save_preset,
+)
+
+USER_PRESET = """
+name = "trades"
+dataset = "apt_trades"
+schema = "silver"
+table = "apt_trades"
+ignore_extra_columns = true
+
+[columns]
+source_year = "integer"
+source_month = "integer"
+region = "text"
+sigungu = "text"
+"거래금액" = "bigint"
+deal_date = "date"
+"""
+
+
+def test_builtin_preset_is_data_with_snapshot_columns() -> None:
+    preset = load_preset("silver_stage_1_main")
+    assert preset.table == "silver_stage_1_main"
+    assert preset.schema == "public"
+    assert preset.snapshot_columns == ("source_year", "source_month", "region", "sigungu")
+    assert preset.column_names[:4] == preset.snapshot_columns
+    assert "source_year" not in [c.name for c in preset.data_columns]
+    assert preset.column("area_m2").base_type == "numeric"
+
+
+def test_unknown_preset_lists_known_ones(tmp_path: Path) -> None:
+    with pytest.raises(PresetError) as error:
+        load_preset("nope", tmp_path)
+    assert "'nope'" in str(error.value)
+    assert "silver_stage_1_main" in str(error.value)
+    assert "--infer-schema" in str(error.value)
+
+
+def test_user_presets_add_to_and_override_builtins(tmp_path: Path) -> None:
+    (tmp_path / "trades.toml").write_text(USER_PRESET, encoding="utf-8")
+    override = {
+        "name": "silver_stage_1_main",
+        "columns": {
+            "source_year": "integer",
+            "source_month": "integer",
+            "region": "text",
+            "sigungu": "text",
+            "x": "text",
+        },
+    }
+    (tmp_path / "override.json").write_text(json.dumps(override), encoding="utf-8")
+    presets = {p.name: p for p in list_presets(tmp_path)}
+    trades = presets["trades"]
+    assert (trades.dataset, trades.schema, trades.table) == ("apt_trades", "silver", "apt_trades")
+    assert trades.ignore_extra_columns is True
+    assert trades.column("거래금액").pg_type == "bigint"
+    assert presets["silver_stage_1_main"].column_names[-1] == "x"
+    assert load_preset("trades", tmp_path) == trades
+
+
+def test_saved_preset_reads_back_identically(tmp_path: Path) -> None:
+    preset = load_preset("silver_stage_1_main")
+    path = save_preset(preset, tmp_path / "presets", comment="reviewed?\nsecond line")
+    assert path.read_text(encoding="utf-8").startswith("# reviewed?\n# second line\n")
+    assert read_preset_file(path) == preset
+    with pytest.raises(PresetError, match="already exists"):
+        save_preset(preset, tmp_path / "presets")
+
+
+@pytest.mark.parametrize(
+    ("columns", "message"),
+    [
+        ({"region": "text", "sigungu": "text", "source_month": "integer"}, "source_year"),
+        (
+            {
+                "source_year": "integer",
+                "source_month": "integer",
+                "region": "text",
+                "sigungu": "text",
+                "bad": "text; DROP TABLE x",
+            },
+            "unsupported column type",
+        ),
+        (
+            {
+                "source_year": "integer",
+                "source_month": "integer",
+                "region": "integer",
+                "sigungu": "text",
+            },
+            "must be text",
+        ),
+    ],
+)
+def test_malformed_presets_are_refused(columns: dict[str, str], message: str) -> None:
+    with pytest.raises(PresetError, match=message):
+        TablePreset(
+            name="t",
+            dataset="t",
+            schema="public",
+            table="t",
+            columns=tuple(ColumnSpec(k, v) for k, v in columns.items()),
+        )
+
+
+def test_unknown_field_in_preset_file_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "t.toml"
+    path.write_text('colums = {a = "text"}\n', encoding="utf-8")
+    with pytest.raises(PresetError, match="colums"):
+        read_preset_file(path)

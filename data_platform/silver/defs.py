@@ -17,13 +17,13 @@ import dagster as dg
 from data_platform.core.partitions import SnapshotKey, parse_area_key
 from data_platform.resources import ObjectStoreResource, PostgresResource
 from data_platform.silver.discovery import (
-    DiscoveryCursor,
     DiscoveryLimits,
     PartitionChange,
     RawPartition,
     discover,
     parse_raw_key,
 )
+from data_platform.silver.discovery_state import load_cursor, store_cursor
 from data_platform.silver.presets import TablePreset, list_presets
 
 FIRST_MONTH = "2010-01-01"  # months before this are reported by the sensor, not loaded
@@ -221,7 +221,11 @@ def raw_files_sensor(
     def silver_raw_files(
         context: dg.SensorEvaluationContext, raw_store: ObjectStoreResource
     ) -> dg.SensorResult:
-        cursor = DiscoveryCursor.deserialize(context.cursor)
+        # Fingerprints live in the instance's key-value store, written only when they change;
+        # Dagster's cursor keeps the resume points and names the stored state (see
+        # discovery_state): Dagster copies the cursor into every tick record.
+        state_store = context.instance.daemon_cursor_storage
+        cursor = load_cursor(context.cursor, state_store, SENSOR_NAME)
         month_def = dg.MonthlyPartitionsDefinition(start_date=FIRST_MONTH, end_offset=1)
         last_month = month_def.get_last_partition_key() or FIRST_MONTH
         result = discover(raw_store.store(), datasets, cursor, limits, (FIRST_MONTH, last_month))
@@ -253,7 +257,7 @@ def raw_files_sensor(
                 for ds, areas in sorted(new_areas.items())
             ],
             asset_events=[observation(c.partition) for c in result.changes],
-            cursor=result.cursor.serialize(),
+            cursor=store_cursor(result.cursor, context.cursor, state_store, SENSOR_NAME),
         )
 
     return silver_raw_files

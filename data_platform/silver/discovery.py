@@ -26,16 +26,14 @@ a partition that changes A -> B -> A is loaded again.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 import logging
-import zlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from data_platform.core.partitions import SnapshotKey, area_key
+from data_platform.silver.discovery_state import DiscoveryCursor, Resume
 from data_platform.silver.sources import file_format_of
 
 if TYPE_CHECKING:
@@ -43,8 +41,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CURSOR_FORMAT = "silver-discovery-v1:"
-MAX_REPORTED = 1000
+__all__ = [
+    "DiscoveryCursor",
+    "DiscoveryLimits",
+    "DiscoveryResult",
+    "LayoutProblem",
+    "PartitionChange",
+    "RawFile",
+    "RawPartition",
+    "discover",
+    "fingerprint",
+    "list_partition_files",
+    "parse_raw_key",
+]
 _SEGMENTS = ("year=", "month=", "region=", "sigungu=")
 # Substrings Dagster rejects in (multi-)partition keys or range syntax.
 _FORBIDDEN_IN_PARTITION_KEYS = ("|", ",", "[", "]", "...", "\n", "\r", "\t", "\0")
@@ -115,83 +124,6 @@ class DiscoveryLimits:
             raise ValueError("discovery limits must all be at least 1")
 
 
-Resume = tuple[str, str | None]  # (listing prefix, StartAfter) to continue from
-
-
-@dataclass
-class DiscoveryCursor:
-    """Durable sensor state: fingerprints per dataset and partition path, and resume points."""
-
-    fingerprints: dict[str, dict[str, str]] = field(default_factory=dict)
-    frontier_resume: dict[str, Resume] = field(default_factory=dict)
-    sweep_dataset: str | None = None
-    sweep_resume: Resume | None = None
-    sweeps_completed: int = 0
-    reported: list[str] = field(default_factory=list)  # hashes of layout problems already told
-
-    def serialize(self) -> str:
-        """Compact text for Dagster's cursor: versioned, JSON, zlib-compressed, base64."""
-        state = {
-            "fingerprints": self.fingerprints,
-            "frontier_resume": self.frontier_resume,
-            "sweep_dataset": self.sweep_dataset,
-            "sweep_resume": self.sweep_resume,
-            "sweeps_completed": self.sweeps_completed,
-            "reported": self.reported,
-        }
-        raw = json.dumps(state, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-        packed = base64.b64encode(zlib.compress(raw.encode("utf-8"), 9)).decode("ascii")
-        return CURSOR_FORMAT + packed
-
-    @classmethod
-    def deserialize(cls, text: str | None) -> DiscoveryCursor:
-        """The cursor `serialize` wrote; None or "" is a fresh start. Anything else raises
-        ValueError: a sensor should not silently forget what it has already requested."""
-        if not text:
-            return cls()
-        if not text.startswith(CURSOR_FORMAT):
-            raise ValueError(
-                f"sensor cursor is not a {CURSOR_FORMAT!r} cursor; reset the sensor's cursor "
-                "to start discovery over (already loaded files are then requested once more)"
-            )
-        try:
-            raw = zlib.decompress(base64.b64decode(text[len(CURSOR_FORMAT) :], validate=True))
-            state = json.loads(raw.decode("utf-8"))
-            sweep = state["sweep_resume"]
-            return cls(
-                fingerprints={ds: dict(parts) for ds, parts in state["fingerprints"].items()},
-                frontier_resume={ds: (p, a) for ds, (p, a) in state["frontier_resume"].items()},
-                sweep_dataset=state["sweep_dataset"],
-                sweep_resume=(sweep[0], sweep[1]) if sweep else None,
-                sweeps_completed=int(state["sweeps_completed"]),
-                reported=[str(h) for h in state.get("reported", [])],
-            )
-        except (ValueError, KeyError, TypeError, zlib.error) as exc:
-            raise ValueError(
-                f"sensor cursor is corrupt ({exc}); reset the sensor's cursor"
-            ) from exc
-
-    def remember_reported(self, problems: Sequence[LayoutProblem]) -> list[LayoutProblem]:
-        """The problems not reported before; remembers the last MAX_REPORTED of them, so a
-        broken key is told once, not every tick."""
-        known = set(self.reported)
-        fresh = [p for p in problems if _short_hash(p.key + p.rule) not in known]
-        self.reported = (self.reported + [_short_hash(p.key + p.rule) for p in fresh])[
-            -MAX_REPORTED:
-        ]
-        return fresh
-
-    def copy(self) -> DiscoveryCursor:
-        return DiscoveryCursor(
-            fingerprints={ds: dict(parts) for ds, parts in self.fingerprints.items()},
-            frontier_resume=dict(self.frontier_resume),
-            sweep_dataset=self.sweep_dataset,
-            sweep_resume=self.sweep_resume,
-            sweeps_completed=self.sweeps_completed,
-            reported=list(self.reported),
-        )
-
-
 @dataclass
 class DiscoveryResult:
     changes: list[PartitionChange]
@@ -200,10 +132,6 @@ class DiscoveryResult:
     new_problems: list[LayoutProblem]  # not reported by an earlier tick (see `reported`)
     keys_listed: int
     cursor: DiscoveryCursor
-
-
-def _short_hash(text: str) -> str:
-    return hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
 
 
 def partition_prefix(dataset: str, path: str) -> str:
@@ -279,7 +207,8 @@ def discover(
     for stale in set(tick.cursor.fingerprints) - set(datasets):
         del tick.cursor.fingerprints[stale]
     problems = list({p.key: p for p in tick.problems}.values())
-    new_problems = tick.cursor.remember_reported(problems)
+    fresh = tick.cursor.remember_reported([f"{p.key}\t{p.rule}" for p in problems])
+    new_problems = [p for p in problems if f"{p.key}\t{p.rule}" in fresh]
     return DiscoveryResult(
         tick.changes, tick.removed, problems, new_problems, tick.keys_listed, tick.cursor
     )

@@ -11,7 +11,8 @@ from data_platform.core.partitions import SnapshotKey
 from data_platform.core.postgres import connect, qualified
 from data_platform.resources import AwsSessionResource, ObjectStoreResource, PostgresResource
 from data_platform.silver import defs as silver
-from data_platform.silver.discovery import DiscoveryCursor, DiscoveryLimits
+from data_platform.silver.discovery import DiscoveryLimits
+from data_platform.silver.discovery_state import load_cursor
 from data_platform.silver.presets import TablePreset
 from data_platform_tests.silver.conftest import HEADER, csv_bytes, sample_rows
 
@@ -57,6 +58,10 @@ def tick(sensor, resources, instance, cursor: str | None = None) -> dg.SensorRes
     for request in result.dynamic_partitions_requests or []:  # what the daemon would do
         instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
     return result
+
+
+def stored(instance: dg.DagsterInstance, cursor: str):
+    return load_cursor(cursor, instance.daemon_cursor_storage, silver.SENSOR_NAME)
 
 
 def test_definitions_load_and_partitions_are_month_by_area(preset, resources) -> None:
@@ -107,9 +112,9 @@ def test_sensor_requests_new_and_changed_partitions_once(preset, resources, stor
     second = tick(sensor, resources, instance, first.cursor)
     assert not second.run_requests and second.skip_reason
     assert (
-        DiscoveryCursor.deserialize(second.cursor).fingerprints
-        == DiscoveryCursor.deserialize(first.cursor).fingerprints
+        stored(instance, second.cursor).fingerprints == stored(instance, first.cursor).fingerprints
     )
+    assert len(second.cursor) < 1000  # the fingerprints are in the key-value store
 
     upload(store, preset, APRIL, "a.csv", sample_rows(6))  # same key, new etag
     third = tick(sensor, resources, instance, second.cursor)
@@ -133,7 +138,7 @@ def test_sensor_adds_new_areas_and_survives_deletions(preset, resources, store) 
     assert request.partition_key == silver.partition_key(seocho)
     [add] = second.dynamic_partitions_requests
     assert add.partition_keys == [seocho.area_key]
-    assert DiscoveryCursor.deserialize(second.cursor).fingerprints[preset.dataset] == {
+    assert stored(instance, second.cursor).fingerprints[preset.dataset] == {
         seocho.path(): request.tags["silver/fingerprint"]
     }
     assert not tick(sensor, resources, instance, second.cursor).run_requests

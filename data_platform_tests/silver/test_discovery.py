@@ -13,6 +13,7 @@ from data_platform.silver.discovery import (
     list_partition_files,
     parse_raw_key,
 )
+from data_platform.silver.discovery_state import load_cursor, store_cursor
 
 RAW = "raw"
 
@@ -244,3 +245,29 @@ def test_frontier_finds_new_year_and_late_area_of_the_newest_month(store: S3Obje
     # the frontier listed December 2024, 2025 and the empty 2026; the sweep a couple of keys
     assert result.keys_listed <= 3 + 3
     assert discover(store, ["apt"], result.cursor, limits).changes == []
+
+
+def test_state_store_keeps_the_committed_cursor_when_a_tick_fails(store: S3ObjectStore) -> None:
+    import dagster as dg
+
+    values = dg.DagsterInstance.ephemeral().daemon_cursor_storage
+    put(store, key("apt", 2024, 5, "서울", "중구", "a.csv"))
+    first = discover(store, ["apt"], DiscoveryCursor())
+    committed = store_cursor(first.cursor, None, values, "s")
+    assert len(committed) < 500 and "fingerprints" not in committed
+    assert load_cursor(committed, values, "s") == first.cursor
+
+    put(store, key("apt", 2024, 5, "서울", "종로구", "a.csv"))
+    changed = discover(store, ["apt"], load_cursor(committed, values, "s"))
+    store_cursor(changed.cursor, committed, values, "s")  # this tick's cursor is never committed
+    retried = discover(store, ["apt"], load_cursor(committed, values, "s"))
+    assert touched(retried) == touched(changed)  # the change is found again, not lost
+    pointer = store_cursor(retried.cursor, committed, values, "s")
+    idle = discover(store, ["apt"], load_cursor(pointer, values, "s"))
+    assert idle.changes == []
+    assert store_cursor(idle.cursor, pointer, values, "s").split('"slot": ')[1][:3] == '"b"'
+
+    with pytest.raises(ValueError, match="reset the sensor"):
+        load_cursor(pointer, values, "other-sensor")  # no stored state under that name
+    with pytest.raises(ValueError, match="reset the sensor"):
+        load_cursor("silver-discovery-pointer-v1:{nope", values, "s")

@@ -13,12 +13,14 @@ from __future__ import annotations
 import argparse
 import filecmp
 import os
+import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from data_platform import devstack
 
@@ -73,6 +75,7 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=20, help="number of large files")
     parser.add_argument("--large-mb", type=int, default=20, help="size of a large file")
     parser.add_argument("--rounds", type=int, default=1, help="best of N, alternating order")
+    parser.add_argument("--ours-args", default="", help="extra options for data-platform s3")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="s3sync-bench-") as tmp:
@@ -97,7 +100,7 @@ def main() -> None:
             for bucket in ("bench-ours", "bench-aws"):
                 client.create_bucket(Bucket=bucket)
             rounds = [
-                run_round(number, client, server.endpoint_url, source, work, env)
+                run_round(number, client, server.endpoint_url, source, work, env, args.ours_args)
                 for number in range(args.rounds)
             ]
         finally:
@@ -105,7 +108,7 @@ def main() -> None:
     print_table(rounds)
 
 
-def make_client(endpoint: str):  # type: ignore[no-untyped-def]
+def make_client(endpoint: str) -> Any:
     import boto3
 
     return boto3.client(
@@ -118,13 +121,20 @@ def make_client(endpoint: str):  # type: ignore[no-untyped-def]
 
 
 def run_round(
-    number: int, client, endpoint: str, source: Path, work: Path, env: dict[str, str]
+    number: int,
+    client: Any,
+    endpoint: str,
+    source: Path,
+    work: Path,
+    env: dict[str, str],
+    ours_args: str = "",
 ) -> dict[str, tuple[float, float | None]]:
     """One upload / no-op / download / no-op for both tools; returns seconds per step."""
     prefix = f"round{number}"
     ours_dir, aws_dir = work / f"down-ours-{number}", work / f"down-aws-{number}"
     ours = [str(BIN / "data-platform"), "s3"]
-    at = ["--bucket", "bench-ours", "--prefix", prefix, "--endpoint-url", endpoint]
+    location = ["--bucket", "bench-ours", "--endpoint-url", endpoint, *shlex.split(ours_args)]
+    at = [*location, "--prefix", prefix]
     aws = [str(BIN / "aws"), "--endpoint-url", endpoint, "s3", "sync", "--only-show-errors"]
     commands = {
         "upload": (
@@ -162,12 +172,16 @@ def run_round(
     results["listing, in-process"] = (in_process_listing(client, prefix + "/"), None)
     start_up = [sys.executable, "-c", "import boto3; boto3.client('s3', region_name='us-east-1')"]
     results["python + boto3 client start-up"] = (timed(start_up, env)[0], None)
+    empty = work / "empty"
+    empty.mkdir(exist_ok=True)
+    ours_start = [*ours, "upload", "--local-dir", str(empty), *location, "--prefix", "nothing"]
+    results["ours start-up (empty dir+prefix)"] = (timed(ours_start, env)[0], None)
     for bucket in ("bench-ours", "bench-aws"):
         empty_prefix(client, bucket, prefix)  # keep the server's memory flat across rounds
     return results
 
 
-def in_process_listing(client, prefix: str) -> float:  # type: ignore[no-untyped-def]
+def in_process_listing(client: Any, prefix: str) -> float:
     client.list_buckets()  # connect first: time the listing, not the handshake
     started = time.perf_counter()
     paginator = client.get_paginator("list_objects_v2")
@@ -176,7 +190,7 @@ def in_process_listing(client, prefix: str) -> float:  # type: ignore[no-untyped
     return time.perf_counter() - started
 
 
-def empty_prefix(client, bucket: str, prefix: str) -> None:  # type: ignore[no-untyped-def]
+def empty_prefix(client: Any, bucket: str, prefix: str) -> None:
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         keys = [{"Key": item["Key"]} for item in page.get("Contents", ())]
         if keys:
@@ -200,10 +214,14 @@ def print_table(rounds: list[dict[str, tuple[float, float | None]]]) -> None:
             print(f"{step:32} {ours:7.2f} {other:8.2f} {other / ours:8.2f}x")
     noop = best["no-op re-sync (upload)"][0]
     listing = best["listing, as a process"][0]
+    in_process = best["listing, in-process"][0]
+    ours_start = best["ours start-up (empty dir+prefix)"][0]
     print(
         f"\nno-op re-sync (upload) {noop:.2f}s vs one listing as a process {listing:.2f}s "
-        f"= in-process listing {best['listing, in-process'][0]:.2f}s + start-up "
-        f"{best['python + boto3 client start-up'][0]:.2f}s; ratio {listing / noop:.2f}x"
+        f"(ratio {listing / noop:.2f}x)\n"
+        f"no-op minus our start-up {noop - ours_start:.2f}s vs in-process listing "
+        f"{in_process:.2f}s (python + boto3 start-up "
+        f"{best['python + boto3 client start-up'][0]:.2f}s, ours {ours_start:.2f}s)"
     )
 
 

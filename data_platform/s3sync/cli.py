@@ -5,7 +5,9 @@ boto3 is imported inside the commands (through core.aws) so the rest of the CLI 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -25,7 +27,7 @@ from data_platform.s3sync.sync import (
 _MAX_POOL = 64
 
 
-def _transfer_options(func):  # type: ignore[no-untyped-def]
+def _transfer_options(func: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option("--bucket", required=True, help="Bucket name (no s3:// scheme)."),
         click.option("--prefix", default="", help="Key prefix ('data' and 'data/' are the same)."),
@@ -73,7 +75,7 @@ def _sync_options(
     )
 
 
-def _s3_client(aws_settings: AwsSettings):  # type: ignore[no-untyped-def]
+def _s3_client(aws_settings: AwsSettings) -> Any:
     from data_platform.core.aws import make_client, open_session
 
     session = open_session(aws_settings, prompt=prompt_for(aws_settings))

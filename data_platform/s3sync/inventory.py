@@ -96,6 +96,22 @@ def client_error_code(exc: Exception) -> str:
     return str(response.get("Error", {}).get("Code", ""))
 
 
+_TRANSFER_ERRORS = {
+    "PreconditionFailed": "the object changed since it was listed; run the sync again",
+    "NoSuchKey": "the object was deleted since it was listed",
+    "AccessDenied": "access denied; check the profile's permissions for this key",
+    "BadDigest": "the bytes arrived corrupted (MD5 mismatch); run the sync again",
+}
+
+
+def describe_transfer_error(exc: Exception) -> str:
+    """One line for the failure list: the OS reason, or the S3 error code with advice."""
+    if isinstance(exc, OSError):
+        return describe_os_error(exc)
+    code = client_error_code(exc)
+    return f"{code}: {_TRANSFER_ERRORS[code]}" if code in _TRANSFER_ERRORS else str(exc)
+
+
 def explain_listing_error(exc: Exception, bucket: str, prefix: str) -> SyncError:
     code = client_error_code(exc)
     where = f"s3://{bucket}/{prefix}"

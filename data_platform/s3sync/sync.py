@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from data_platform.s3sync.budget import DEFAULT_MEMORY_BUDGET, ByteBudget
 from data_platform.s3sync.compare import IdentityChecker, SameSizePair
 from data_platform.s3sync.hashcache import HashCache
 from data_platform.s3sync.hashing import PartPolicy
@@ -20,6 +21,7 @@ from data_platform.s3sync.inventory import (
     RemoteObject,
     SyncError,
     describe_os_error,
+    describe_transfer_error,
     list_remote,
     scan_local_dir,
 )
@@ -35,7 +37,7 @@ from data_platform.s3sync.transfer import Transfers
 
 log = logging.getLogger(__name__)
 
-DEFAULT_WORKERS = 8
+DEFAULT_WORKERS = 16  # real S3 is latency-bound: ~16 requests in flight
 
 
 @dataclass
@@ -43,6 +45,7 @@ class SyncOptions:
     dry_run: bool = False
     policy: PartPolicy = field(default_factory=PartPolicy)
     workers: int = DEFAULT_WORKERS
+    memory_budget: int = DEFAULT_MEMORY_BUDGET  # bytes uploads may hold in memory at once
     cache_dir: Path | None = None  # None: digests are kept for this run only
     progress_enabled: bool | None = None  # None: only when stderr is a terminal
 
@@ -99,7 +102,10 @@ def _execute(
             ThreadPoolExecutor(workers, thread_name_prefix="s3sync-part") as part_pool,
             ThreadPoolExecutor(workers, thread_name_prefix="s3sync-file") as file_pool,
         ):
-            transfers = Transfers(client, bucket, options.policy, cache, progress, part_pool)
+            memory = ByteBudget(options.memory_budget)
+            transfers = Transfers(
+                client, bucket, options.policy, cache, progress, part_pool, memory
+            )
             futures = {file_pool.submit(work, transfers): name for name, _, _, work in jobs}
             try:
                 for future in as_completed(futures):
@@ -118,10 +124,8 @@ def _record(report: SyncReport, name: str, future: Future[int]) -> None:
     try:
         report.bytes_transferred += future.result()
         report.transferred += 1
-    except OSError as exc:
-        report.failures.append(Failure(name, describe_os_error(exc)))
     except Exception as exc:
-        report.failures.append(Failure(name, str(exc)))
+        report.failures.append(Failure(name, describe_transfer_error(exc)))
 
 
 def upload_directory(

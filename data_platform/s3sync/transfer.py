@@ -12,6 +12,7 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
+from data_platform.s3sync.budget import ByteBudget
 from data_platform.s3sync.compare import METADATA_MD5, local_digests, same_signature
 from data_platform.s3sync.hashcache import HashCache, now_ns
 from data_platform.s3sync.hashing import (
@@ -63,6 +64,7 @@ class Transfers:
         cache: HashCache,
         progress: Progress,
         part_pool: ThreadPoolExecutor,
+        memory: ByteBudget,
     ) -> None:
         self.client = client
         self.bucket = bucket
@@ -70,6 +72,7 @@ class Transfers:
         self.cache = cache
         self.progress = progress
         self.part_pool = part_pool
+        self.memory = memory
         self.file_mode = 0o666 & ~_current_umask()
 
     # -- upload -----------------------------------------------------------------------------
@@ -79,17 +82,18 @@ class Transfers:
         if self.policy.is_multipart(file.size):
             return self._upload_multipart(file, key)
         started = now_ns()
-        with open(file.path, "rb") as handle:
-            data = handle.read()
-        digest = hashlib.md5(data)
-        self.client.put_object(
-            Bucket=self.bucket,
-            Key=key,
-            Body=data,
-            ContentMD5=_content_md5(digest.digest()),
-            ContentType=_content_type(file.path.name),
-            Metadata={METADATA_MD5: digest.hexdigest()},
-        )
+        with self.memory.reserve(file.size):
+            with open(file.path, "rb") as handle:
+                data = handle.read()
+            digest = hashlib.md5(data)
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=data,
+                ContentMD5=_content_md5(digest.digest()),
+                ContentType=_content_type(file.path.name),
+                Metadata={METADATA_MD5: digest.hexdigest()},
+            )
         self.progress.add_bytes(len(data))
         self._remember(file, Digests(digest.hexdigest()), started)
         return len(data)
@@ -130,18 +134,19 @@ class Transfers:
     def _upload_part(
         self, path: Path, key: str, upload_id: str, number: int, offset: int, part_size: int
     ) -> tuple[int, str, bytes, int]:
-        with open(path, "rb") as handle:
-            handle.seek(offset)
-            data = handle.read(part_size)
-        digest = hashlib.md5(data).digest()
-        response = self.client.upload_part(
-            Bucket=self.bucket,
-            Key=key,
-            UploadId=upload_id,
-            PartNumber=number,
-            Body=data,
-            ContentMD5=_content_md5(digest),
-        )
+        with self.memory.reserve(part_size):
+            with open(path, "rb") as handle:
+                handle.seek(offset)
+                data = handle.read(part_size)
+            digest = hashlib.md5(data).digest()
+            response = self.client.upload_part(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=data,
+                ContentMD5=_content_md5(digest),
+            )
         self.progress.add_bytes(len(data))
         return number, response["ETag"], digest, len(data)
 

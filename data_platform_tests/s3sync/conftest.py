@@ -25,12 +25,12 @@ SAMPLE_TREE = {
 class CountingClient:
     """A real boto3 client plus a tally of the operations it called."""
 
-    def __init__(self, client) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, client) -> None:
         self.client = client
         self.calls: Counter[str] = Counter()
         client.meta.events.register("before-call.s3", self._count)
 
-    def _count(self, model, **_: object) -> None:  # type: ignore[no-untyped-def]
+    def _count(self, model, **_: object) -> None:
         self.calls[model.name] += 1
 
 
@@ -73,7 +73,7 @@ def read_tree(root: Path) -> dict[str, bytes]:
     }
 
 
-def bucket_contents(client, bucket: str, prefix: str = "") -> dict[str, bytes]:  # type: ignore[no-untyped-def]
+def bucket_contents(client, bucket: str, prefix: str = "") -> dict[str, bytes]:
     keys = [
         item["Key"]
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)

@@ -15,16 +15,16 @@ from data_platform_tests.s3sync.conftest import SAMPLE_TREE, bucket_contents, wr
 
 
 @pytest.fixture
-def run(aws_env: dict[str, str], s3_endpoint: str, tmp_path: Path, monkeypatch):  # type: ignore[no-untyped-def]
+def run(aws_env: dict[str, str], s3_endpoint: str, tmp_path: Path, monkeypatch):
     monkeypatch.setenv("DATA_PLATFORM_CACHE_DIR", str(tmp_path / "cache"))
 
-    def invoke(*args: str):  # type: ignore[no-untyped-def]
+    def invoke(*args: str):
         return CliRunner().invoke(s3, [*args, "--endpoint-url", s3_endpoint])
 
     return invoke
 
 
-def test_upload_then_no_op_then_download(run, tmp_path: Path, bucket: str) -> None:  # type: ignore[no-untyped-def]
+def test_upload_then_no_op_then_download(run, tmp_path: Path, bucket: str) -> None:
     write_tree(tmp_path / "src", SAMPLE_TREE)
     up = run("upload", "--local-dir", str(tmp_path / "src"), "--bucket", bucket, "--prefix", "d")
     assert up.exit_code == 0, up.output
@@ -43,7 +43,7 @@ def test_upload_then_no_op_then_download(run, tmp_path: Path, bucket: str) -> No
 
 def test_dry_run_prints_plan_and_writes_nothing(
     run, tmp_path: Path, s3_client, bucket: str
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     write_tree(tmp_path / "src", {"a.txt": b"a", "b/c.txt": b"c"})
     result = run(
         "upload",
@@ -62,14 +62,14 @@ def test_dry_run_prints_plan_and_writes_nothing(
     assert bucket_contents(s3_client, bucket) == {}
 
 
-def test_missing_local_dir(run, tmp_path: Path, s3_client, bucket: str) -> None:  # type: ignore[no-untyped-def]
+def test_missing_local_dir(run, tmp_path: Path, s3_client, bucket: str) -> None:
     result = run("upload", "--local-dir", str(tmp_path / "nope"), "--bucket", bucket)
     assert result.exit_code != 0
     assert "does not exist; check --local-dir" in result.output
     assert bucket_contents(s3_client, bucket) == {}
 
 
-def test_missing_bucket(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_missing_bucket(run, tmp_path: Path) -> None:
     write_tree(tmp_path / "src", {"a.txt": b"a"})
     up = run("upload", "--local-dir", str(tmp_path / "src"), "--bucket", "no-such-bucket-cli")
     assert up.exit_code == 1
@@ -81,7 +81,7 @@ def test_missing_bucket(run, tmp_path: Path) -> None:  # type: ignore[no-untyped
 
 def test_unreadable_file_is_named_and_exit_is_non_zero(
     run, tmp_path: Path, s3_client, bucket: str
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     write_tree(tmp_path / "src", {"good.txt": b"good"})
     (tmp_path / "src" / "bad.txt").symlink_to(tmp_path / "missing")
     result = run("upload", "--local-dir", str(tmp_path / "src"), "--bucket", bucket)
@@ -93,7 +93,7 @@ def test_unreadable_file_is_named_and_exit_is_non_zero(
 
 def test_real_process(
     aws_env: dict[str, str], s3_endpoint: str, tmp_path: Path, bucket: str, s3_client
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     write_tree(tmp_path / "src", {"x/y.csv": b"1,2\n"})
     env = {**os.environ, "DATA_PLATFORM_CACHE_DIR": str(tmp_path / "cache")}
     command = [sys.executable, "-m", "data_platform.cli", "s3", "upload"]

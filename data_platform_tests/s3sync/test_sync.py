@@ -205,3 +205,19 @@ def test_failed_download_leaves_no_partial_file(
     assert [failure.name for failure in report.failures] == ["taken"]
     assert sorted(p.name for p in (tmp_path / "dst").iterdir()) == ["a.txt", "taken"]
     assert list((tmp_path / "dst" / "taken").iterdir()) == []
+
+
+def test_transfer_errors_read_as_advice(s3_client, bucket: str) -> None:
+    from botocore.exceptions import ClientError
+
+    from data_platform.s3sync.inventory import describe_transfer_error
+
+    s3_client.put_object(Bucket=bucket, Key="a", Body=b"a")
+    with pytest.raises(ClientError) as changed:
+        s3_client.get_object(Bucket=bucket, Key="a", IfMatch='"0123"')
+    assert describe_transfer_error(changed.value).startswith(
+        "PreconditionFailed: the object changed"
+    )
+    with pytest.raises(ClientError) as gone:
+        s3_client.get_object(Bucket=bucket, Key="missing")
+    assert "deleted since it was listed" in describe_transfer_error(gone.value)

@@ -14,7 +14,7 @@ from typing import Any
 
 import dagster as dg
 
-from data_platform.core.partitions import SnapshotKey, parse_area_key
+from data_platform.core.partitions import SnapshotKey, parse_area_key, parse_snapshot
 from data_platform.resources import ObjectStoreResource, PostgresResource
 from data_platform.silver.discovery import (
     DiscoveryLimits,
@@ -27,9 +27,10 @@ from data_platform.silver.discovery_state import load_cursor, store_cursor
 from data_platform.silver.presets import TablePreset, list_presets
 
 FIRST_MONTH = "2010-01-01"  # months before this are reported by the sensor, not loaded
-MAX_PARTITIONS_PER_RUN = 8  # a backfill loads up to 8 snapshots per run (one Dagster run each)
+MAX_PARTITIONS_PER_RUN = 8  # a backfill run loads up to 8 snapshots, one after the other
 SENSOR_INTERVAL_SECONDS = 30
 MAX_LAYOUT_WARNINGS = 20  # per tick; the rest are counted
+MAX_KEYS_IN_METADATA = 1000  # keys listed in a raw observation (`files` counts them all)
 SENSOR_NAME = "silver_raw_files"
 CHECK_ROWS = "rows_match_files"
 CHECK_NULLS = "snapshot_columns_not_null"
@@ -91,7 +92,7 @@ def defs(
         for dataset in by_dataset
     ]
     silver_assets = [silver_asset(p, partitions[p.dataset]) for p in chosen]
-    sensor = raw_files_sensor(by_dataset, partitions, limits or DiscoveryLimits())
+    sensor = raw_files_sensor(by_dataset, limits or DiscoveryLimits())
     return dg.Definitions(assets=[*raw_specs, *silver_assets], sensors=[sensor])
 
 
@@ -205,9 +206,7 @@ def null_snapshot_rows(conn: Any, preset: TablePreset) -> int:
 
 
 def raw_files_sensor(
-    by_dataset: dict[str, list[TablePreset]],
-    partitions: dict[str, dg.MultiPartitionsDefinition],
-    limits: DiscoveryLimits,
+    by_dataset: dict[str, list[TablePreset]], limits: DiscoveryLimits
 ) -> dg.SensorDefinition:
     datasets = sorted(by_dataset)
 
@@ -238,6 +237,7 @@ def raw_files_sensor(
             context.log.info(f"{repeated} raw keys still break the layout (reported before)")
         for dataset, path in result.removed:
             context.log.info(f"raw/{dataset} {path}: every file is gone; silver rows are kept")
+        removed = [RawPartition(ds, parse_snapshot(path), ()) for ds, path in result.removed]
         known_areas = {
             ds: set(context.instance.get_dynamic_partitions(area_partitions(ds).name or ""))
             for ds in {change.partition.dataset for change in result.changes}
@@ -256,7 +256,9 @@ def raw_files_sensor(
                 area_partitions(ds).build_add_request(sorted(areas))
                 for ds, areas in sorted(new_areas.items())
             ],
-            asset_events=[observation(c.partition) for c in result.changes],
+            asset_events=[
+                observation(p) for p in [*(c.partition for c in result.changes), *removed]
+            ],
             cursor=store_cursor(result.cursor, context.cursor, state_store, SENSOR_NAME),
         )
 
@@ -282,7 +284,10 @@ def observation(partition: RawPartition) -> dg.AssetObservation:
             "bytes": sum(f.size for f in partition.files),
             "fingerprint": partition.fingerprint,
             "keys": dg.MetadataValue.json(
-                [{"key": f.key, "size": f.size, "etag": f.etag} for f in partition.files]
+                [
+                    {"key": f.key, "size": f.size, "etag": f.etag}
+                    for f in partition.files[:MAX_KEYS_IN_METADATA]
+                ]
             ),
         },
     )

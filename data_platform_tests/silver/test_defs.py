@@ -138,6 +138,8 @@ def test_sensor_adds_new_areas_and_survives_deletions(preset, resources, store) 
     assert request.partition_key == silver.partition_key(seocho)
     [add] = second.dynamic_partitions_requests
     assert add.partition_keys == [seocho.area_key]
+    emptied = {e.partition: e.metadata["files"].value for e in second.asset_events}
+    assert emptied == {silver.partition_key(MAY): 0, silver.partition_key(seocho): 1}
     assert stored(instance, second.cursor).fingerprints[preset.dataset] == {
         seocho.path(): request.tags["silver/fingerprint"]
     }

@@ -21,7 +21,8 @@ Each range stops at a partition boundary once its key budget or the tick's chang
 and the next tick resumes there: an initial load of 100,000 keys takes several ticks, never one
 huge one. Deleted objects are simply absent from the listing; there is no stored object to lose.
 Run keys hash the new fingerprint and the previous one, so the same files never load twice, while
-a partition that changes A -> B -> A is loaded again.
+a partition that changes A -> B -> A is loaded again. Where the cursor is kept between ticks (and
+why not all of it in Dagster's cursor): see `discovery_state`.
 """
 
 from __future__ import annotations

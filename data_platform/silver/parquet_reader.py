@@ -24,7 +24,7 @@ from data_platform.silver.presets import (
     TablePreset,
 )
 from data_platform.silver.sources import SourceFile
-from data_platform.silver.streams import CopyInput, ReadStream
+from data_platform.silver.streams import CopyInput, PrefetchStream
 
 _TIMESTAMPS = frozenset(t for t in TEMPORAL_TYPES if t.startswith("timestamp"))
 _TIMES = frozenset({"time", "time without time zone"})
@@ -108,38 +108,33 @@ def read_schema(name: str, path: Path) -> dict[str, Any]:
         raise SilverLoadError(f"{name}: cannot read the Parquet footer ({exc})") from None
 
 
-class _ParquetCsvStream(ReadStream):
-    def __init__(self, name: str, path: Path, columns: tuple[str, ...], chunk_rows: int) -> None:
-        super().__init__()
-        self._name = name
-        self._batches = self._generate(path, columns, chunk_rows)
+def _csv_batches(
+    name: str, path: Path, columns: tuple[str, ...], chunk_rows: int
+) -> Iterator[bytes]:
+    """The file as CSV text, `chunk_rows` rows at a time (polars' streaming engine)."""
+    import polars as pl
 
-    def _generate(self, path: Path, columns: tuple[str, ...], chunk_rows: int) -> Iterator[bytes]:
-        import polars as pl
-
-        try:
-            frames = pl.scan_parquet(path).select(columns).collect_batches(chunk_size=chunk_rows)
-            for frame in frames:
-                buffer = io.BytesIO()
-                frame.write_csv(buffer, include_header=False)
-                self.rows_seen += frame.height
-                yield buffer.getvalue()
-        except pl.exceptions.PolarsError as exc:
-            raise SilverLoadError(
-                f"{self._name}: cannot read row {self.rows_seen + 1:,} onwards ({exc})"
-            ) from None
-
-    def _next_block(self, size: int) -> bytes:
-        # An empty batch is not the end of the file: skip to the next non-empty one.
-        return next((batch for batch in self._batches if batch), b"")
+    rows = 0
+    try:
+        frames = pl.scan_parquet(path).select(columns).collect_batches(chunk_size=chunk_rows)
+        for frame in frames:
+            buffer = io.BytesIO()
+            frame.write_csv(buffer, include_header=False)
+            rows += frame.height
+            yield buffer.getvalue()
+    except pl.exceptions.PolarsError as exc:
+        raise SilverLoadError(f"{name}: cannot read row {rows + 1:,} onwards ({exc})") from None
 
 
 @contextlib.contextmanager
 def open_parquet(source: SourceFile, preset: TablePreset, chunk_rows: int) -> Iterator[CopyInput]:
     with local_copy(source) as path:
         columns = match_parquet_columns(source.name, read_schema(source.name, path), preset)
-        stream = _ParquetCsvStream(source.name, path, columns, chunk_rows)
-        yield CopyInput(source.name, "parquet", None, "UTF8", columns, stream, 1, "row")
+        stream = PrefetchStream(_csv_batches(source.name, path, columns, chunk_rows))
+        try:
+            yield CopyInput(source.name, "parquet", None, "UTF8", columns, stream, 1, "row")
+        finally:
+            stream.close()
 
 
 def count_parquet_rows(source: SourceFile, preset: TablePreset) -> int:

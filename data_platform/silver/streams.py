@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 
@@ -30,6 +32,61 @@ class ReadStream:
 
     def _next_block(self, size: int) -> bytes:
         raise NotImplementedError
+
+
+class PrefetchStream(ReadStream):
+    """Blocks from an iterator produced in a background thread, at most `depth` ahead, so
+    producing the next block (e.g. polars writing CSV, which releases the GIL) overlaps with
+    Postgres parsing the previous one. `close()` stops the producer."""
+
+    _DONE = object()
+
+    def __init__(self, blocks: Iterator[bytes], depth: int = 2) -> None:
+        super().__init__()
+        self._blocks = blocks
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _produce(self) -> None:
+        try:
+            for block in self._blocks:
+                if not self._put(block):
+                    return
+        except BaseException as exc:
+            self._put(exc)
+        else:
+            self._put(self._DONE)
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _next_block(self, size: int) -> bytes:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._produce, name="silver-prefetch")
+            self._thread.daemon = True
+            self._thread.start()
+        while True:
+            item = self._queue.get()
+            if item is self._DONE:
+                self._queue.put(item)  # later reads keep seeing the end
+                return b""
+            if isinstance(item, BaseException):
+                raise item
+            if item:  # an empty block is not the end: skip it
+                self.rows_seen += item.count(b"\n")  # type: ignore[attr-defined]
+                return item  # type: ignore[return-value]
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
 
 
 @dataclass

@@ -362,3 +362,16 @@ def test_a_forgotten_open_transaction_fails_the_swap_naming_it(pg_url, conn, pre
     assert table_rows(conn, preset) == before
     assert len(relations(conn)) == 2
     assert load_dir(conn, preset, tmp_path / "new").rows == 8
+
+
+def test_parquet_value_error_names_the_row_across_batches(conn, preset, tmp_path: Path) -> None:
+    before = loaded_before(conn, preset, tmp_path, sample_rows(5))
+    rows = sample_rows(250)
+    rows[149][4] = "123456789012.5"  # does not fit numeric(10,2)
+    write_parquet(snapshot_dir(tmp_path / "new") / "p.parquet", rows, row_group_size=40)
+    with pytest.raises(SilverLoadError) as error:
+        load_dir(conn, preset, tmp_path / "new", chunk_rows=32)
+    message = str(error.value)
+    assert "p.parquet: row 150, column area_m2" in message
+    assert "numeric field overflow" in message
+    assert table_rows(conn, preset) == before

@@ -1,0 +1,233 @@
+"""Benchmark: loading one silver snapshot, ours against `psql \\copy` and pandas `to_sql`.
+
+One generated CSV (Korean text, quoted commas; ~100 MB at 1 M rows) is loaded as one snapshot in
+three shapes: UTF-8 CSV, a cp949 copy and a Parquet copy. Anchors:
+- `psql \\copy` of the same file into a plain table of the same columns (snapshot columns filled
+  by DEFAULTs), TRUNCATE first; for the Parquet line psql loads the UTF-8 CSV (it cannot read
+  Parquet), for the cp949 line it loads the cp949 file with ENCODING 'UHC'.
+- pandas `read_csv(chunksize=50_000)` + `to_sql(method='multi', chunksize=50_000)`, the seed's
+  way, on the first --pandas-rows rows only (1 M rows take ~170 s); its rows/s is scaled.
+Ours and psql run --repeat times; the best time counts. Goal: ours >= 1.0x psql, >= 30x pandas.
+
+    uv run python benchmarks/silver_load.py                       # 1,000,000 rows
+    uv run python benchmarks/silver_load.py --rows 200000 --pandas-rows 20000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from data_platform import devstack
+from data_platform.core.partitions import SnapshotKey
+from data_platform.core.postgres import PostgresSettings, connect
+from data_platform.silver.loader import ensure_table, load_snapshot
+from data_platform.silver.presets import load_preset
+from data_platform.silver.sources import local_sources
+
+SNAPSHOT = SnapshotKey(2024, 5, "서울특별시", "강남구")
+HEADER = "record_id,dong,complex_name,address,area_m2,floor,price_krw,contract_date"
+DATA_COLUMNS = HEADER.split(",")
+DONGS = ["역삼동", "삼성동", "대치동", "개포동", "청담동", "논현동", "압구정동", "신사동"]
+NAMES = ["래미안", "자이", "힐스테이트", "푸르지오", "아이파크", "롯데캐슬", "e편한세상"]
+PSQL_TABLE = "psql_target"
+PANDAS_TABLE = "pandas_target"
+
+
+def generate_csv(path: Path, rows: int) -> None:
+    rnd = random.Random(7)
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write(HEADER + "\n")
+        lines = []
+        for i in range(rows):
+            dong, name = DONGS[i % 8], NAMES[i % 7]
+            lines.append(
+                f'{i},{dong},"{name} {i % 97}단지, {i % 13}동","강남구 {dong} {i % 1000}-{i % 37}",'
+                f"{rnd.randint(2000, 20000) / 100},{i % 40},{rnd.randint(10**8, 5 * 10**9)},"
+                f"2024-05-{1 + i % 28:02d}\n"
+            )
+            if len(lines) == 50_000:
+                out.writelines(lines)
+                lines.clear()
+        out.writelines(lines)
+
+
+def convert(source: Path, cp949: Path, parquet: Path) -> None:
+    import polars as pl
+
+    with source.open(encoding="utf-8", newline="") as src, cp949.open("wb") as out:
+        while chunk := src.read(1 << 22):
+            out.write(chunk.encode("cp949"))  # cp949 encoding is exact (unlike euc_kr)
+    frame = pl.read_csv(source, schema_overrides={"contract_date": pl.Date})
+    frame.write_parquet(parquet, row_group_size=100_000)
+
+
+def snapshot_folder(root: Path, name: str) -> Path:
+    folder = root / name / SNAPSHOT.path()
+    folder.mkdir(parents=True)
+    return folder
+
+
+def best_of(repeat: int, run: Callable[[], None]) -> tuple[float, list[float]]:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return min(times), times
+
+
+def ours(url: str, folder: Path) -> Callable[[], None]:
+    preset = load_preset("silver_stage_1_main")
+    files = local_sources(folder)
+
+    def run() -> None:
+        conn = connect(url)
+        try:
+            load_snapshot(conn, preset, SNAPSHOT, files)
+        finally:
+            conn.close()
+
+    return run
+
+
+def psql_copy(url: str, psql: str, csv_path: Path, encoding: str) -> Callable[[], None]:
+    copy = (
+        f"\\copy {PSQL_TABLE} ({HEADER}) from '{csv_path}' "
+        f"with (format csv, header true, encoding '{encoding}')"
+    )
+
+    def run() -> None:
+        subprocess.run(
+            [psql, url, "-q", "-v", "ON_ERROR_STOP=1", "-c", f"TRUNCATE {PSQL_TABLE}", "-c", copy],
+            check=True,
+        )
+
+    return run
+
+
+def pandas_load(url: str, path: Path, rows: int, kind: str) -> float:
+    """Seconds for the seed's pandas way on the first `rows` rows."""
+    import pandas as pd
+    import polars as pl
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg2://", 1))
+    with engine.begin() as db:
+        db.execute(text(f"DROP TABLE IF EXISTS {PANDAS_TABLE}"))
+    started = time.perf_counter()
+    if kind == "parquet":  # no pyarrow here: polars reads, pandas writes
+        frame = pl.read_parquet(path, n_rows=rows)
+        chunks = [pd.DataFrame(frame.to_dict(as_series=False))]
+    else:
+        encoding = "cp949" if kind == "cp949" else "utf-8"
+        chunks = pd.read_csv(path, encoding=encoding, chunksize=50_000, nrows=rows)
+    for chunk in chunks:
+        for name, value in zip(
+            ("source_year", "source_month", "region", "sigungu"),
+            (SNAPSHOT.year, SNAPSHOT.month, SNAPSHOT.region, SNAPSHOT.sigungu),
+            strict=True,
+        ):
+            chunk[name] = value
+        chunk.to_sql(
+            PANDAS_TABLE, engine, if_exists="append", index=False, method="multi", chunksize=50_000
+        )
+    seconds = time.perf_counter() - started
+    engine.dispose()
+    return seconds
+
+
+def prepare_tables(url: str) -> None:
+    conn = connect(url)
+    try:
+        ensure_table(conn, load_preset("silver_stage_1_main"))
+        with conn.cursor() as cur:
+            cur.execute(
+                f"CREATE TABLE IF NOT EXISTS {PSQL_TABLE} ("
+                "source_year integer NOT NULL DEFAULT 2024, source_month integer NOT NULL "
+                "DEFAULT 5, region text NOT NULL DEFAULT '서울특별시', sigungu text NOT NULL "
+                "DEFAULT '강남구', record_id bigint, dong text, complex_name text, address text, "
+                "area_m2 numeric(10,2), floor integer, price_krw bigint, contract_date date)"
+            )
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--pandas-rows", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--db-url", default=None, help="default: a throwaway devstack Postgres")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="silver-bench-"))
+    server = None
+    try:
+        csv_path = snapshot_folder(work, "utf8") / "data.csv"
+        print(f"generating {args.rows:,} rows ...", flush=True)
+        generate_csv(csv_path, args.rows)
+        cp949_path = snapshot_folder(work, "cp949") / "data.csv"
+        parquet_path = snapshot_folder(work, "parquet") / "data.parquet"
+        convert(csv_path, cp949_path, parquet_path)
+        for path in (csv_path, cp949_path, parquet_path):
+            print(f"  {path.relative_to(work)}: {path.stat().st_size / 1e6:.1f} MB")
+        if args.db_url:
+            url = args.db_url
+        else:
+            server = devstack.start_postgres()
+            url = server.url
+        psql = shutil.which("psql") or str(devstack.find_postgres_bindir() / "psql")
+        prepare_tables(url)
+        print(
+            f"Postgres {PostgresSettings.from_url(url).url()}, load average "
+            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; best of {args.repeat}"
+        )
+        pandas_rows = min(args.pandas_rows, args.rows)
+        lines = [
+            ("utf-8 csv", work / "utf8", csv_path, "UTF8", csv_path, "csv"),
+            ("cp949 csv", work / "cp949", cp949_path, "UHC", cp949_path, "cp949"),
+            ("parquet", work / "parquet", csv_path, "UTF8", parquet_path, "parquet"),
+        ]
+        for label, folder, psql_file, psql_encoding, pandas_file, kind in lines:
+            ours_s, ours_all = best_of(args.repeat, ours(url, folder))
+            psql_s, psql_all = best_of(args.repeat, psql_copy(url, psql, psql_file, psql_encoding))
+            pandas_s = pandas_load(url, pandas_file, pandas_rows, kind)
+            ours_rate, psql_rate = args.rows / ours_s, args.rows / psql_s
+            pandas_rate = pandas_rows / pandas_s
+            note = " (psql loads the UTF-8 CSV)" if kind == "parquet" else ""
+            print(f"\n{label}{note}")
+            print(
+                f"  ours        {ours_s:7.2f} s  {ours_rate:12,.0f} rows/s   runs "
+                + " ".join(f"{t:.2f}" for t in ours_all)
+            )
+            print(
+                f"  psql \\copy  {psql_s:7.2f} s  {psql_rate:12,.0f} rows/s   runs "
+                + " ".join(f"{t:.2f}" for t in psql_all)
+            )
+            print(
+                f"  pandas      {pandas_s:7.2f} s  {pandas_rate:12,.0f} rows/s   on the first "
+                f"{pandas_rows:,} rows; scaled to {args.rows:,}: "
+                f"{args.rows / pandas_rate:.0f} s"
+            )
+            print(
+                f"  ratio: ours/psql {ours_rate / psql_rate:.2f}x (goal >= 1.0), "
+                f"ours/pandas {ours_rate / pandas_rate:.0f}x (goal >= 30)"
+            )
+    finally:
+        if server is not None:
+            server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -7,7 +7,8 @@ three shapes: UTF-8 CSV, a cp949 copy and a Parquet copy. Anchors:
   Parquet), for the cp949 line it loads the cp949 file with ENCODING 'UHC'.
 - pandas `read_csv(chunksize=50_000)` + `to_sql(method='multi', chunksize=50_000)`, the seed's
   way, on the first --pandas-rows rows only (1 M rows take ~170 s); its rows/s is scaled.
-Ours and psql run --repeat times; the best time counts. Goal: ours >= 1.0x psql, >= 30x pandas.
+Ours and psql run --repeat times, alternating; the best time of each counts (this machine is
+shared, and the best run is the one least disturbed). Goal: ours >= 1.0x psql, >= 30x pandas.
 
     uv run python benchmarks/silver_load.py                       # 1,000,000 rows
     uv run python benchmarks/silver_load.py --rows 200000 --pandas-rows 20000
@@ -76,13 +77,15 @@ def snapshot_folder(root: Path, name: str) -> Path:
     return folder
 
 
-def best_of(repeat: int, run: Callable[[], None]) -> tuple[float, list[float]]:
-    times = []
+def interleaved(repeat: int, *runs: Callable[[], None]) -> list[list[float]]:
+    """Seconds of each run, alternating them so that both see the same machine load."""
+    times: list[list[float]] = [[] for _ in runs]
     for _ in range(repeat):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return min(times), times
+        for run, seconds in zip(runs, times, strict=True):
+            started = time.perf_counter()
+            run()
+            seconds.append(time.perf_counter() - started)
+    return times
 
 
 def ours(url: str, folder: Path) -> Callable[[], None]:
@@ -165,8 +168,9 @@ def prepare_tables(url: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--pandas-rows", type=int, default=100_000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--pandas-rows", type=int, default=50_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--only", choices=["csv", "cp949", "parquet"], default=None)
     parser.add_argument("--db-url", default=None, help="default: a throwaway devstack Postgres")
     args = parser.parse_args()
 
@@ -199,8 +203,12 @@ def main() -> None:
             ("parquet", work / "parquet", csv_path, "UTF8", parquet_path, "parquet"),
         ]
         for label, folder, psql_file, psql_encoding, pandas_file, kind in lines:
-            ours_s, ours_all = best_of(args.repeat, ours(url, folder))
-            psql_s, psql_all = best_of(args.repeat, psql_copy(url, psql, psql_file, psql_encoding))
+            if args.only and kind != args.only:
+                continue
+            ours_all, psql_all = interleaved(
+                args.repeat, ours(url, folder), psql_copy(url, psql, psql_file, psql_encoding)
+            )
+            ours_s, psql_s = min(ours_all), min(psql_all)
             pandas_s = pandas_load(url, pandas_file, pandas_rows, kind)
             ours_rate, psql_rate = args.rows / ours_s, args.rows / psql_s
             pandas_rate = pandas_rows / pandas_s

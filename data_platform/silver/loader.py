@@ -102,6 +102,18 @@ def _check_existing(cur: PgCursor, preset: TablePreset, kind: str) -> None:
             )
 
 
+def _check_files(snapshot: SnapshotKey, files: Sequence[SourceFile]) -> None:
+    if not files:
+        raise SilverLoadError(
+            f"no files for snapshot {snapshot.path()}; refusing to replace it with nothing "
+            "(drop its partition by hand if the snapshot should go)"
+        )
+    try:
+        check_snapshot(snapshot, files)
+    except PartitionPathError as exc:
+        raise SilverLoadError(str(exc)) from None
+
+
 def load_snapshot(
     conn: PgConnection,
     preset: TablePreset,
@@ -117,10 +129,7 @@ def load_snapshot(
 
     The final swap briefly locks the table; if other sessions hold it (say, a transaction left
     open) for longer than `lock_timeout_seconds`, the load fails naming them."""
-    try:
-        check_snapshot(snapshot, files)
-    except PartitionPathError as exc:
-        raise SilverLoadError(str(exc)) from None
+    _check_files(snapshot, files)
     if conn.autocommit:
         raise ValueError("load_snapshot needs a connection with autocommit off")
     ensure_table(conn, preset)
@@ -339,10 +348,7 @@ def plan_snapshot(
     preset: TablePreset, snapshot: SnapshotKey, files: Sequence[SourceFile]
 ) -> SnapshotLoad:
     """Dry run: read every file like a load would (columns, encoding, row count), no database."""
-    try:
-        check_snapshot(snapshot, files)
-    except PartitionPathError as exc:
-        raise SilverLoadError(str(exc)) from None
+    _check_files(snapshot, files)
     loads = []
     for source in files:
         encoding, rows = inspect_file(source, preset)

@@ -375,3 +375,10 @@ def test_parquet_value_error_names_the_row_across_batches(conn, preset, tmp_path
     assert "p.parquet: row 150, column area_m2" in message
     assert "numeric field overflow" in message
     assert table_rows(conn, preset) == before
+
+
+def test_no_files_is_not_an_empty_snapshot(conn, preset, tmp_path: Path) -> None:
+    before = loaded_before(conn, preset, tmp_path, sample_rows(5))
+    with pytest.raises(SilverLoadError, match="no files for snapshot"):
+        load_snapshot(conn, preset, SNAPSHOT, [])
+    assert table_rows(conn, preset) == before

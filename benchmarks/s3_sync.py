@@ -15,6 +15,7 @@ import filecmp
 import os
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -206,12 +207,17 @@ def print_table(rounds: list[dict[str, tuple[float, float | None]]]) -> None:
         for step in rounds[0]
     }
     print(f"\nbest of {len(rounds)} round(s), seconds (each tool a whole process):")
-    print(f"{'step':32} {'ours':>7} {'aws-cli':>8} {'aws/ours':>9}")
+    print(f"{'step':32} {'ours':>7} {'aws-cli':>8} {'aws/ours':>9}   per round (paired)")
     for step, (ours, other) in best.items():
         if other is None:
             print(f"{step:32} {ours:7.2f}")
-        else:
-            print(f"{step:32} {ours:7.2f} {other:8.2f} {other / ours:8.2f}x")
+            continue
+        paired = [r[step][1] / r[step][0] for r in rounds]
+        print(
+            f"{step:32} {ours:7.2f} {other:8.2f} {other / ours:8.2f}x   "
+            f"{' '.join(f'{ratio:.2f}x' for ratio in paired)} "
+            f"(median {statistics.median(paired):.2f}x)"
+        )
     noop = best["no-op re-sync (upload)"][0]
     listing = best["listing, as a process"][0]
     in_process = best["listing, in-process"][0]

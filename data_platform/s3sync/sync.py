@@ -117,7 +117,8 @@ def _execute(
             finally:
                 progress.close()
     finally:
-        cache.save()
+        if not options.dry_run:  # a dry run writes nothing anywhere, not even the cache
+            cache.save()
 
 
 def _record(report: SyncReport, name: str, future: Future[int]) -> None:

@@ -121,23 +121,27 @@ def test_downloaded_files_get_normal_permissions(
     assert (tmp_path / "dst" / "a.txt").stat().st_mode & 0o777 == 0o666 & ~mask
 
 
-def test_dry_run_changes_nothing(
-    tmp_path: Path, s3_client, bucket: str, options: SyncOptions
-) -> None:
+def test_dry_run_changes_nothing(tmp_path: Path, s3_client, bucket: str) -> None:
     write_tree(tmp_path / "src", SAMPLE_TREE)
-    options.dry_run = True
+    upload_directory(s3_client, tmp_path / "src", bucket, "data", SyncOptions(cache_dir=None))
+    before = bucket_contents(s3_client, bucket)
+    rewrite_keeping_times(tmp_path / "src" / "readme.txt", b"HELLO\n")
+    write_tree(tmp_path / "src", {"new/file.csv": b"1"})
+    dry = SyncOptions(dry_run=True, cache_dir=tmp_path / "dry-cache")
 
-    planned_up = upload_directory(s3_client, tmp_path / "src", bucket, "data", options)
-    assert sorted(key for _, key in planned_up.planned) == sorted(
-        f"data/{name}" for name in SAMPLE_TREE
-    )
-    assert {action for action, _ in planned_up.planned} == {"upload"}
-    assert bucket_contents(s3_client, bucket) == {}
+    planned_up = upload_directory(s3_client, tmp_path / "src", bucket, "data", dry)
+    assert sorted(planned_up.planned) == [
+        ("upload", "data/new/file.csv"),
+        ("upload", "data/readme.txt"),
+    ]
+    assert (planned_up.transferred, planned_up.skipped) == (2, len(SAMPLE_TREE) - 1)
+    assert bucket_contents(s3_client, bucket) == before
 
-    s3_client.put_object(Bucket=bucket, Key="data/x/y.txt", Body=b"y")
-    planned_down = download_prefix(s3_client, bucket, "data", tmp_path / "new" / "dst", options)
-    assert planned_down.planned == [("download", "data/x/y.txt")]
+    planned_down = download_prefix(s3_client, bucket, "data", tmp_path / "new" / "dst", dry)
+    assert len(planned_down.planned) == len(SAMPLE_TREE)
+    assert {action for action, _ in planned_down.planned} == {"download"}
     assert not (tmp_path / "new").exists()
+    assert not (tmp_path / "dry-cache").exists()  # not even the hash cache is written
 
 
 def test_missing_local_dir_is_an_error(

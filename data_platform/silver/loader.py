@@ -28,6 +28,7 @@ from data_platform.silver.errors import SilverLoadError
 from data_platform.silver.presets import TablePreset
 from data_platform.silver.readers import inspect_file, open_copy_input
 from data_platform.silver.sources import SourceFile, check_snapshot
+from data_platform.silver.swap import lock_holders, replace_rows, swap_partition
 
 if TYPE_CHECKING:
     from psycopg2.extensions import connection as PgConnection
@@ -187,14 +188,14 @@ def _load_once(
         cur.execute("SAVEPOINT silver_swap")
         try:
             if kind == "p":
-                _swap_partition(cur, preset, snapshot, leaf, staging)
+                swap_partition(cur, preset, snapshot, leaf, staging)
             else:
-                _replace_rows(cur, preset, snapshot, staging)
+                replace_rows(cur, preset, snapshot, staging)
         except psycopg2.errors.LockNotAvailable:
             cur.execute("ROLLBACK TO SAVEPOINT silver_swap")
             raise SilverLoadError(
                 f"{snapshot.path()}: {preset.schema}.{preset.table} stayed locked by other "
-                f"sessions for {lock_timeout_seconds:g} s ({_lock_holders(cur, preset)}); the "
+                f"sessions for {lock_timeout_seconds:g} s ({lock_holders(cur, preset)}); the "
                 "snapshot is unchanged. End those sessions (or their open transactions) and "
                 "load again."
             ) from None
@@ -243,79 +244,6 @@ def _copy_file(
     if on_progress is not None:
         on_progress(source.name, rows)
     return FileLoad(source.name, rows, data.encoding, data.file_format)
-
-
-def _lock_holders(cur: PgCursor, preset: TablePreset) -> str:
-    """Other sessions holding locks on the table or its partitions."""
-    cur.execute(
-        "SELECT DISTINCT a.pid, a.usename, a.application_name, a.state FROM pg_locks l"
-        " JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.granted AND l.relation IN"
-        " (SELECT relid FROM pg_partition_tree(%s::regclass)) AND a.pid <> pg_backend_pid()",
-        (qualified(preset.schema, preset.table).as_string(cur),),
-    )
-    rows = cur.fetchall()
-    return ", ".join(f"pid {p} {u} {app!r} {state}" for p, u, app, state in rows) or "none now"
-
-
-def _swap_partition(
-    cur: PgCursor, preset: TablePreset, snapshot: SnapshotKey, leaf: str, staging: str
-) -> None:
-    parent = qualified(preset.schema, preset.table)
-    cur.execute(
-        "SELECT c.relname FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class c"
-        " ON c.oid = i.inhrelid WHERE i.inhparent = %s::regclass AND c.relname = %s",
-        (parent.as_string(cur), leaf),
-    )
-    if cur.fetchone() is not None:
-        cur.execute(sql.SQL("DROP TABLE {}").format(qualified(preset.schema, leaf)))
-    cur.execute(
-        sql.SQL("ALTER TABLE {} RENAME TO {}").format(
-            qualified(preset.schema, staging), sql.Identifier(leaf)
-        )
-    )
-    try:
-        cur.execute(
-            sql.SQL("ALTER TABLE {} ATTACH PARTITION {} {}").format(
-                parent, qualified(preset.schema, leaf), tables.partition_bound_sql(preset, snapshot)
-            )
-        )
-    except psycopg2.errors.LockNotAvailable:
-        raise
-    except psycopg2.Error as exc:
-        raise SilverLoadError(
-            f"cannot attach the new partition for {snapshot.path()} to {preset.table}: "
-            f"{exc.diag.message_primary}. Another partition may cover this snapshot; "
-            "check the table's partitions (\\d+ in psql)."
-        ) from None
-    cur.execute(
-        sql.SQL("COMMENT ON TABLE {} IS {}").format(
-            qualified(preset.schema, leaf), sql.Literal(f"silver snapshot {snapshot.path()}")
-        )
-    )
-
-
-def _replace_rows(cur: PgCursor, preset: TablePreset, snapshot: SnapshotKey, staging: str) -> None:
-    """Fallback for a pre-existing plain table: DELETE + INSERT (leaves dead rows to VACUUM)."""
-    log.warning(
-        "%s.%s is not partitioned: replacing %s with DELETE + INSERT, which leaves dead rows "
-        "until VACUUM; recreate the table partitioned to avoid that",
-        preset.schema,
-        preset.table,
-        snapshot.path(),
-    )
-    target = qualified(preset.schema, preset.table)
-    columns = sql.SQL(", ").join(map(sql.Identifier, preset.column_names))
-    cur.execute(
-        sql.SQL("DELETE FROM {} WHERE {}").format(
-            target, tables.snapshot_condition(preset, snapshot)
-        )
-    )
-    cur.execute(
-        sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
-            target, columns, columns, qualified(preset.schema, staging)
-        )
-    )
-    cur.execute(sql.SQL("DROP TABLE {}").format(qualified(preset.schema, staging)))
 
 
 def snapshot_row_count(conn: PgConnection, preset: TablePreset, snapshot: SnapshotKey) -> int:

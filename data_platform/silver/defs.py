@@ -76,6 +76,8 @@ def defs(
 ) -> dg.Definitions:
     """Assets, checks and the sensor for `presets` (default: every preset); no resources."""
     chosen = list(presets) if presets is not None else list_presets()
+    if not chosen:
+        return dg.Definitions()
     by_dataset: dict[str, list[TablePreset]] = {}
     for preset in chosen:
         by_dataset.setdefault(preset.dataset, []).append(preset)

@@ -77,6 +77,7 @@ def test_definitions_load_and_partitions_are_month_by_area(preset, resources) ->
     assert node.backfill_policy == dg.BackfillPolicy.multi_run(silver.MAX_PARTITIONS_PER_RUN)
     assert graph.get(silver.raw_key(preset.dataset)).partitions_def == partitions
     assert {c.name for c in node.check_keys} == {silver.CHECK_ROWS, silver.CHECK_NULLS}
+    assert not silver.defs([]).sensors  # no presets, nothing to watch
     for snapshot in (MAY, ODD):
         key = silver.partition_key(snapshot)
         assert "/" not in key.keys_by_dimension["area"]

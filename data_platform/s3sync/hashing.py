@@ -92,7 +92,7 @@ class _PartHasher:
         digests = list(self.part_digests)
         if self.filled or not digests:
             digests.append(self.current.digest())
-        return f"{hashlib.md5(b''.join(digests)).hexdigest()}-{len(digests)}"
+        return multipart_etag_of_parts(digests)
 
 
 def multipart_etag_of_parts(part_md5s: list[bytes]) -> str:

@@ -158,7 +158,8 @@ def csv_records(name: str, lines: Iterator[str], width: int) -> Iterator[list[st
 
 
 class _TransformedCsvStream(ReadStream):
-    """Chosen columns of each row, `chunk_rows` rows at a time, as UTF-8 CSV."""
+    """Chosen columns of each row, `chunk_rows` rows at a time, as UTF-8 CSV. (The csv module
+    cannot tell a quoted empty field from an empty one, so "" arrives as NULL on this path.)"""
 
     def __init__(self, rows: Iterator[list[str]], keep: list[int], chunk_rows: int) -> None:
         super().__init__()

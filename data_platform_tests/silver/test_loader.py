@@ -33,6 +33,10 @@ from data_platform_tests.silver.conftest import (
 )
 
 OTHER = SnapshotKey(2024, 5, "서울특별시", "서초구")
+ADVISORY_LOCKS = (
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
 
 
 def load_dir(conn, preset: TablePreset, root: Path, **kwargs):
@@ -247,9 +251,7 @@ def test_two_loaders_of_one_snapshot_take_turns(pg_url: str, preset, tmp_path: P
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             with conns[2].cursor() as cur:
-                cur.execute(
-                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-                )
+                cur.execute(ADVISORY_LOCKS + " AND NOT granted")
                 waiting = cur.fetchone()[0]
             conns[2].rollback()
             if waiting:
@@ -336,7 +338,7 @@ def test_kill_9_in_the_middle_of_copy_leaves_the_old_snapshot_whole(
     assert table_rows(conn, preset) == before
     assert len(relations(conn)) == 2  # the parent and the old leaf: no half-built table left
     with conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+        cur.execute(ADVISORY_LOCKS)
         assert cur.fetchone()[0] == 0
     conn.rollback()
     assert load_dir(conn, preset, tmp_path / "new").rows == 50_000

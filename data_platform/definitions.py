@@ -3,11 +3,11 @@
 import dagster as dg
 
 from data_platform.resources import shared_resources
+from data_platform.silver import defs as silver
 
 
 def build_definitions() -> dg.Definitions:
-    domain_defs: list[dg.Definitions] = []
-    return dg.Definitions.merge(*domain_defs, dg.Definitions(resources=shared_resources()))
+    return dg.Definitions.merge(silver.defs(), dg.Definitions(resources=shared_resources()))
 
 
 defs = build_definitions()

@@ -23,6 +23,19 @@ DUMMY_AWS = {
 }
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Keep every cache the code writes (hash cache, AWS tokens) out of the user's home."""
+    path = tmp_path_factory.mktemp("cache")
+    previous = os.environ.get("DATA_PLATFORM_CACHE_DIR")
+    os.environ["DATA_PLATFORM_CACHE_DIR"] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop("DATA_PLATFORM_CACHE_DIR", None)
+    else:
+        os.environ["DATA_PLATFORM_CACHE_DIR"] = previous
+
+
 @pytest.fixture(scope="session")
 def pg_server_url() -> Iterator[str]:
     given = os.environ.get("DATA_PLATFORM_TEST_PG_URL")

@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from data_platform.core.paths import cache_dir
+
 logger = logging.getLogger(__name__)
 
 CACHE_DIR_ENV = "DATA_PLATFORM_AWS_CACHE_DIR"
@@ -51,12 +53,9 @@ def credentials_from_sts(credentials: dict[str, Any]) -> TemporaryCredentials:
 
 
 def cache_dir_for(configured: str | None) -> Path:
-    """`configured`, else DATA_PLATFORM_AWS_CACHE_DIR (read now), else the XDG cache folder."""
+    """`configured`, else DATA_PLATFORM_AWS_CACHE_DIR (read now), else the platform cache."""
     configured = configured or os.environ.get(CACHE_DIR_ENV)
-    if configured:
-        return Path(configured).expanduser()
-    cache_home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache_home) / "data-platform" / "aws"
+    return Path(configured).expanduser() if configured else cache_dir("aws")
 
 
 class CredentialCache:

@@ -1,9 +1,10 @@
 """Hive-style path partitions (`year=2024/month=05/region=R/sigungu=S`) and silver area keys.
 
 An area key names one region + sigungu as a single Dagster partition key. Dagster's multi-partition
-keys use "|" as separator and IO managers turn keys into paths, so neither "/" nor "|" may appear;
-the key is `<region>~<sigungu>` with "%", "~", "/" and "|" percent-escaped, which keeps Korean names
-readable in Dagit and round-trips exactly.
+keys use "|" as separator, reject ",", "[", "]", "..." and control characters, and IO managers turn
+keys into paths, so none of those (nor "/") may appear. The key is `<region>~<sigungu>` with those
+characters, "%", "~" and "." percent-escaped, which keeps Korean names readable in Dagit and
+round-trips exactly.
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ from dataclasses import dataclass
 
 SNAPSHOT_SEGMENTS = ("year", "month", "region", "sigungu")
 AREA_SEPARATOR = "~"
-_ESCAPED = {"%": "%25", "~": "%7E", "/": "%2F", "|": "%7C"}
-_UNESCAPE = re.compile("|".join(re.escape(v) for v in _ESCAPED.values()), re.IGNORECASE)
-_UNESCAPED = {v.upper(): k for k, v in _ESCAPED.items()}
+_ESCAPED_CHARACTERS = frozenset("%~/|,[].")
+_ESCAPE_SEQUENCE = re.compile(r"%([0-9A-Fa-f]{2})")
 
 
 class PartitionPathError(ValueError):
@@ -62,19 +62,28 @@ def parse_segments(path: str) -> dict[str, str]:
 
 
 def parse_snapshot(path: str) -> SnapshotKey:
-    """The snapshot a file belongs to, from its key or path; errors name the broken rule."""
+    """The snapshot a file belongs to, from its key or path; errors name the broken rule.
+
+    The four segments must appear together and in order (`year=/month=/region=/sigungu=`), with
+    a 4-digit year and a 2-digit month, so every snapshot has exactly one folder.
+    """
     segments = parse_segments(path)
+    wanted = "/".join(f"{name}=..." for name in SNAPSHOT_SEGMENTS)
     missing = [name for name in SNAPSHOT_SEGMENTS if not segments.get(name)]
     if missing:
-        wanted = "/".join(f"{name}=..." for name in SNAPSHOT_SEGMENTS)
-        raise PartitionPathError(
-            path, f"missing segment {', '.join(f'{m}=' for m in missing)} (expected {wanted})"
-        )
+        names = ", ".join(f"{m}=" for m in missing)
+        raise PartitionPathError(path, f"missing segment {names} (expected {wanted})")
+    order = [name for name in segments if name in SNAPSHOT_SEGMENTS]
+    parts = path.replace("\\", "/").split("/")
+    first = parts.index(f"year={segments['year']}")
+    together = parts[first : first + 4] == [f"{n}={segments[n]}" for n in SNAPSHOT_SEGMENTS]
+    if order != list(SNAPSHOT_SEGMENTS) or not together:
+        raise PartitionPathError(path, f"segments must be consecutive and in order: {wanted}")
     year, month = segments["year"], segments["month"]
     if not (len(year) == 4 and year.isascii() and year.isdigit()):
         raise PartitionPathError(path, f"year={year} is not a 4-digit year")
-    if not (month.isascii() and month.isdigit() and len(month) <= 2 and 1 <= int(month) <= 12):
-        raise PartitionPathError(path, f"month={month} is not a month 01-12")
+    if not (len(month) == 2 and month.isascii() and month.isdigit() and 1 <= int(month) <= 12):
+        raise PartitionPathError(path, f"month={month} is not a 2-digit month 01-12")
     return SnapshotKey(int(year), int(month), segments["region"], segments["sigungu"])
 
 
@@ -90,11 +99,13 @@ def format_partition_path(snapshot: SnapshotKey) -> str:
 
 
 def _escape(value: str) -> str:
-    return "".join(_ESCAPED.get(ch, ch) for ch in value)
+    return "".join(
+        f"%{ord(ch):02X}" if ch in _ESCAPED_CHARACTERS or ord(ch) < 32 else ch for ch in value
+    )
 
 
 def _unescape(value: str) -> str:
-    return _UNESCAPE.sub(lambda m: _UNESCAPED[m.group(0).upper()], value)
+    return _ESCAPE_SEQUENCE.sub(lambda m: chr(int(m.group(1), 16)), value)
 
 
 def area_key(region: str, sigungu: str) -> str:

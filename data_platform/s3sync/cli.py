@@ -13,7 +13,7 @@ import click
 
 from data_platform.core.aws import AwsSettings
 from data_platform.core.aws_cli import aws_options, prompt_for
-from data_platform.s3sync.hashcache import default_cache_dir
+from data_platform.core.paths import cache_dir
 from data_platform.s3sync.hashing import MIB, PartPolicy
 from data_platform.s3sync.inventory import SyncError
 from data_platform.s3sync.sync import (
@@ -71,7 +71,7 @@ def _sync_options(
         dry_run=dry_run,
         policy=PartPolicy(threshold=threshold_mb * MIB, part_size=part_mb * MIB),
         workers=workers,
-        cache_dir=None if no_hash_cache else default_cache_dir(),
+        cache_dir=None if no_hash_cache else cache_dir(),
     )
 
 

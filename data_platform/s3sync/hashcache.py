@@ -25,15 +25,6 @@ RACY_WINDOW_NS = 2_000_000_000
 _FORMAT = 1
 
 
-def default_cache_dir() -> Path:
-    """$DATA_PLATFORM_CACHE_DIR, else $XDG_CACHE_HOME/data-platform, else ~/.cache/data-platform."""
-    explicit = os.environ.get("DATA_PLATFORM_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "data-platform"
-
-
 def _signature(stat: os.stat_result) -> list[int]:
     return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
 

@@ -33,7 +33,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from data_platform.core.partitions import SnapshotKey, area_key
+from data_platform.core.partitions import PartitionPathError, SnapshotKey, parse_snapshot
 from data_platform.silver.discovery_state import DiscoveryCursor, Resume
 from data_platform.silver.sources import file_format_of
 
@@ -55,9 +55,6 @@ __all__ = [
     "list_partition_files",
     "parse_raw_key",
 ]
-_SEGMENTS = ("year=", "month=", "region=", "sigungu=")
-# Substrings Dagster rejects in (multi-)partition keys or range syntax.
-_FORBIDDEN_IN_PARTITION_KEYS = ("|", ",", "[", "]", "...", "\n", "\r", "\t", "\0")
 
 
 @dataclass(frozen=True)
@@ -160,22 +157,13 @@ def parse_raw_key(dataset: str, key: str) -> SnapshotKey | LayoutProblem | None:
         )
     if file_name.startswith((".", "_")):
         return None
-    for part, name in zip(parts[1:5], _SEGMENTS, strict=True):
-        if not part.startswith(name) or len(part) == len(name):
-            return LayoutProblem(key, f"segment {part!r} should be a non-empty {name}...")
-    year, month = parts[1][5:], parts[2][6:]
-    region, sigungu = parts[3][7:], parts[4][8:]
-    if not (len(year) == 4 and year.isascii() and year.isdigit()):
-        return LayoutProblem(key, f"year={year} is not a 4-digit year")
-    if not (len(month) == 2 and month.isascii() and month.isdigit() and 1 <= int(month) <= 12):
-        return LayoutProblem(key, f"month={month} is not a 2-digit month 01-12")
-    area = area_key(region, sigungu)
-    bad = [s for s in _FORBIDDEN_IN_PARTITION_KEYS if s in area]
-    if bad:
-        return LayoutProblem(key, f"region/sigungu contain {bad[0]!r}, which partition keys reject")
+    try:
+        snapshot = parse_snapshot("/".join(parts[1:5]))
+    except PartitionPathError as exc:
+        return LayoutProblem(key, exc.rule)
     if file_format_of(file_name) is None:
         return LayoutProblem(key, "not a .csv, .csv.gz or .parquet file")
-    return SnapshotKey(int(year), int(month), region, sigungu)
+    return snapshot
 
 
 def list_partition_files(store: ObjectStore, dataset: str, snapshot: SnapshotKey) -> RawPartition:

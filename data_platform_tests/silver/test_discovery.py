@@ -162,14 +162,17 @@ def test_layout_problems_are_reported_and_skipped(store: S3ObjectStore) -> None:
         "apt/year=24/month=05/region=서울/sigungu=중구/a.csv": "4-digit year",
         "apt/year=2024/month=05/sigungu=중구/a.csv": "6 parts",
         "apt/year=2024/month=05/region=서울/sigungu=중구/notes.txt": ".parquet",
-        "apt/year=2024/month=05/region=서울/sigungu=a,b/a.csv": "partition keys reject",
         "apt/year=2024/month=05/region=서울/sigungu=중구/sub/a.csv": "6 parts",
         "apt/year=1999/month=01/region=서울/sigungu=중구/a.csv": "outside",
     }
-    put(store, good, key("apt", 2024, 5, "서울", "중구", "_SUCCESS"), *bad)
+    odd_but_valid = key("apt", 2024, 5, "서울", "a,b[1]...", "a.csv")  # escaped in area keys
+    put(store, good, odd_but_valid, key("apt", 2024, 5, "서울", "중구", "_SUCCESS"), *bad)
     result = discover(store, ["apt"], DiscoveryCursor(), month_range=("2015-01-01", "2030-12-01"))
-    assert touched(result) == [("apt", "year=2024/month=05/region=서울/sigungu=중구")]
-    assert [f.key for f in result.changes[0].partition.files] == [good]
+    assert touched(result) == [
+        ("apt", "year=2024/month=05/region=서울/sigungu=a,b[1]..."),
+        ("apt", "year=2024/month=05/region=서울/sigungu=중구"),
+    ]
+    assert [f.key for f in result.changes[1].partition.files] == [good]
     problems = {p.key: p.rule for p in result.problems}
     assert set(problems) == set(bad)
     for bad_key, words in bad.items():

@@ -13,7 +13,7 @@ from data_platform.core.partitions import SnapshotKey
 from data_platform.core.postgres import qualified
 from data_platform.silver.errors import SilverLoadError
 from data_platform.silver.presets import TablePreset
-from data_platform.silver.tables import partition_bound_sql, snapshot_condition
+from data_platform.silver.tables import SNAPSHOT_CHECK, partition_bound_sql, snapshot_condition
 
 if TYPE_CHECKING:
     from psycopg2.extensions import cursor as PgCursor
@@ -66,6 +66,13 @@ def swap_partition(
             f"{exc.diag.message_primary}. Another partition may cover this snapshot; "
             "check the table's partitions (\\d+ in psql)."
         ) from None
+    # The CHECK has done its jobs (refusing rows, sparing ATTACH a scan); the partition bound now
+    # says the same, so later direct inserts into the leaf need not evaluate both.
+    cur.execute(
+        sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
+            qualified(preset.schema, leaf), sql.Identifier(SNAPSHOT_CHECK)
+        )
+    )
     cur.execute(
         sql.SQL("COMMENT ON TABLE {} IS {}").format(
             qualified(preset.schema, leaf), sql.Literal(f"silver snapshot {snapshot.path()}")

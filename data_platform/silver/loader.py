@@ -275,7 +275,9 @@ def table_size_bytes(conn: PgConnection, preset: TablePreset) -> int:
 def plan_snapshot(
     preset: TablePreset, snapshot: SnapshotKey, files: Sequence[SourceFile]
 ) -> SnapshotLoad:
-    """Dry run: read every file like a load would (columns, encoding, row count), no database."""
+    """Dry run: read every file (columns, encoding, ragged rows, row count; Parquet types), no
+    database. Values themselves (numbers, dates, snapshot columns) are checked by Postgres
+    during a real load."""
     _check_files(snapshot, files)
     loads = []
     for source in files:

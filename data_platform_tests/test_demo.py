@@ -1,5 +1,6 @@
 """The README's first command, end to end, as a user runs it."""
 
+import json
 import os
 import signal
 import subprocess
@@ -26,21 +27,37 @@ def _processes_mentioning(text: str) -> list[str]:
     return found
 
 
+def _materializations(port: int, asset_path: list[str]) -> list[dict]:
+    query = (
+        "query($path: [String!]!) { assetOrError(assetKey: {path: $path}) {"
+        " ... on Asset { assetMaterializations(limit: 100) { runId partition } } } }"
+    )
+    body = json.dumps({"query": query, "variables": {"path": asset_path}}).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql", body, {"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)["data"]["assetOrError"]["assetMaterializations"]
+
+
 def _demo_command(*extra: str) -> list[str]:
     return [sys.executable, "-m", "data_platform.cli", "dev", "demo", *extra]
 
 
 def test_demo_runs_every_step_and_cleans_up() -> None:
+    before = set(_processes_mentioning("data-platform-"))  # the suite's own services
     done = subprocess.run(_demo_command(), capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "every check passed" in done.stdout
     assert "== s3sync ==" in done.stdout
     assert "identical" in done.stdout
-    assert _processes_mentioning("data-platform-pg-") == []
-    assert _processes_mentioning("data-platform-demo-") == []
+    assert "== silver ==" in done.stdout
+    assert "every partition holds exactly the rows of its raw files" in done.stdout
+    assert set(_processes_mentioning("data-platform-")) <= before
 
 
 def test_serve_keeps_dagit_up_and_stops_everything_on_ctrl_c() -> None:
+    before = set(_processes_mentioning("data-platform-"))
     port = free_port()
     process = subprocess.Popen(
         _demo_command("--serve", "--port", str(port)),
@@ -63,6 +80,8 @@ def test_serve_keeps_dagit_up_and_stops_everything_on_ctrl_c() -> None:
                 time.sleep(1)
         else:
             raise AssertionError("Dagit did not come up")
+        # the demo's runs are in the instance Dagit reads (on the throwaway Postgres)
+        assert len(_materializations(port, ["silver", "silver_stage_1_main"])) == 4
         process.send_signal(signal.SIGINT)
         process.wait(timeout=120)
     finally:
@@ -71,4 +90,4 @@ def test_serve_keeps_dagit_up_and_stops_everything_on_ctrl_c() -> None:
             process.wait()
     assert process.returncode in (0, 1, -signal.SIGINT)
     assert _processes_mentioning(f"-p {port}") == []
-    assert _processes_mentioning("data-platform-pg-") == []
+    assert set(_processes_mentioning("data-platform-")) <= before

@@ -9,6 +9,7 @@ included) x `area` (dynamic, `<region>~<sigungu>`; see core.partitions.area_key)
 """
 
 import re
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -101,20 +102,6 @@ def defs(
 def silver_asset(preset: TablePreset, partitions_def: dg.PartitionsDefinition) -> Any:
     key = silver_key(preset)
 
-    @dg.asset(
-        key=key,
-        deps=[raw_key(preset.dataset)],
-        partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.multi_run(MAX_PARTITIONS_PER_RUN),
-        check_specs=[
-            dg.AssetCheckSpec(CHECK_ROWS, asset=key, description="Postgres rows = rows read"),
-            dg.AssetCheckSpec(CHECK_NULLS, asset=key, description="no NULL snapshot column"),
-        ],
-        group_name="silver",
-        kinds={"postgres"},
-        description=f"{preset.schema}.{preset.table}: one atomic snapshot per month x area, "
-        f"loaded from raw/{preset.dataset} with table preset {preset.name!r}.",
-    )
     def _silver(
         context: dg.AssetExecutionContext,
         postgres: PostgresResource,
@@ -122,7 +109,22 @@ def silver_asset(preset: TablePreset, partitions_def: dg.PartitionsDefinition) -
     ) -> Iterator[Any]:
         yield from load_partitions(context, preset, postgres, raw_store)
 
-    return _silver
+    with warnings.catch_warnings():  # backfill_policy is "beta" in 1.13 but what we want
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return dg.asset(
+            key=key,
+            deps=[raw_key(preset.dataset)],
+            partitions_def=partitions_def,
+            backfill_policy=dg.BackfillPolicy.multi_run(MAX_PARTITIONS_PER_RUN),
+            check_specs=[
+                dg.AssetCheckSpec(CHECK_ROWS, asset=key, description="Postgres rows = rows read"),
+                dg.AssetCheckSpec(CHECK_NULLS, asset=key, description="no NULL snapshot column"),
+            ],
+            group_name="silver",
+            kinds={"postgres"},
+            description=f"{preset.schema}.{preset.table}: one atomic snapshot per month x area, "
+            f"loaded from raw/{preset.dataset} with table preset {preset.name!r}.",
+        )(_silver)
 
 
 def load_partitions(

@@ -134,7 +134,7 @@ def load_partitions(
     raw_store: ObjectStoreResource,
 ) -> Iterator[Any]:
     """Load every snapshot of the run's partition (range), then recount and check."""
-    from data_platform.silver.loader import load_snapshot, snapshot_row_count
+    from data_platform.silver.loader import load_snapshot, null_snapshot_rows, snapshot_row_count
     from data_platform.silver.sources import object_store_sources
 
     store = raw_store.store()
@@ -186,27 +186,6 @@ def load_partitions(
     yield dg.AssetCheckResult(
         check_name=CHECK_NULLS, passed=nulls == 0, metadata={"rows_with_null_snapshot": nulls}
     )
-
-
-def null_snapshot_rows(conn: Any, preset: TablePreset) -> int:
-    """Rows (whole table) with any NULL snapshot column; with RANGE partitioning only a default
-    partition could hold them, so Postgres prunes this to almost nothing."""
-    from psycopg2 import sql
-
-    from data_platform.core.postgres import qualified
-
-    condition = sql.SQL(" OR ").join(
-        sql.SQL("{} IS NULL").format(sql.Identifier(c)) for c in preset.snapshot_columns
-    )
-    with conn.cursor() as cur:
-        cur.execute(
-            sql.SQL("SELECT count(*) FROM {} WHERE {}").format(
-                qualified(preset.schema, preset.table), condition
-            )
-        )
-        count = int(cur.fetchone()[0])
-    conn.rollback()
-    return count
 
 
 def raw_files_sensor(

@@ -259,6 +259,20 @@ def snapshot_row_count(conn: PgConnection, preset: TablePreset, snapshot: Snapsh
         return int(cur.fetchone()[0])
 
 
+def null_snapshot_rows(conn: PgConnection, preset: TablePreset) -> int:
+    """Rows of the whole table with a NULL snapshot column (partition bounds make this cheap)."""
+    condition = sql.SQL(" OR ").join(
+        sql.SQL("{} IS NULL").format(sql.Identifier(c)) for c in preset.snapshot_columns
+    )
+    with conn.cursor() as cur:
+        cur.execute(
+            sql.SQL("SELECT count(*) FROM {} WHERE {}").format(
+                qualified(preset.schema, preset.table), condition
+            )
+        )
+        return int(cur.fetchone()[0])
+
+
 def table_size_bytes(conn: PgConnection, preset: TablePreset) -> int:
     """pg_total_relation_size summed over the table and all its partitions."""
     with conn.cursor() as cur:

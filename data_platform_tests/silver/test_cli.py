@@ -189,4 +189,5 @@ def test_usage_errors_are_clear(tmp_path: Path, monkeypatch) -> None:
     broken = tmp_path / "broken" / "year=2024" / "month=13" / "region=r" / "sigungu=s"
     broken.mkdir(parents=True)
     write_csv(broken / "a.csv", sample_rows(1))
-    assert "month=13 is not a 2-digit month 01-12" in run("--local-dir", str(tmp_path / "broken")).output
+    output = run("--local-dir", str(tmp_path / "broken")).output
+    assert "month=13 is not a 2-digit month 01-12" in output

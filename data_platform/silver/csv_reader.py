@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from data_platform.core.postgres import COPY_BLOCK_BYTES
+from data_platform.silver.columns import extra_file_columns
 from data_platform.silver.decoding import (
     PG_ENCODINGS,
     StrictDecoder,
@@ -74,18 +75,9 @@ def match_columns(
     name: str, header: list[str], preset: TablePreset
 ) -> tuple[tuple[str, ...], list[int] | None]:
     """The table columns in file order, and the indexes to keep (None when all are kept)."""
-    known = set(preset.column_names)
-    missing = [c.name for c in preset.data_columns if c.name not in header]
-    extra = [c for c in header if c not in known]
-    if missing or (extra and not preset.ignore_extra_columns):
-        raise SilverLoadError(
-            f"{name}: the columns differ from preset {preset.name!r}: missing {missing}, "
-            f"extra {extra}. Fix the file's header or edit the preset's columns"
-            + ("" if missing else " (or set ignore_extra_columns = true to skip extra columns)")
-            + "."
-        )
-    if not extra:
+    if not extra_file_columns(name, header, preset):
         return tuple(header), None
+    known = set(preset.column_names)
     keep = [i for i, column in enumerate(header) if column in known]
     return tuple(header[i] for i in keep), keep
 

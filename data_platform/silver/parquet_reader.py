@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from data_platform.silver.columns import extra_file_columns
 from data_platform.silver.errors import SilverLoadError
 from data_platform.silver.presets import (
     DECIMAL_TYPES,
@@ -62,17 +63,8 @@ def match_parquet_columns(
     name: str, schema: dict[str, Any], preset: TablePreset
 ) -> tuple[str, ...]:
     """The table columns to read, in file order; names and types must fit the preset."""
-    known = set(preset.column_names)
-    missing = [c.name for c in preset.data_columns if c.name not in schema]
-    extra = [c for c in schema if c not in known]
-    if missing or (extra and not preset.ignore_extra_columns):
-        raise SilverLoadError(
-            f"{name}: the columns differ from preset {preset.name!r}: missing {missing}, "
-            f"extra {extra}. Fix the file or edit the preset's columns"
-            + ("" if missing else " (or set ignore_extra_columns = true to skip extra columns)")
-            + "."
-        )
-    columns = tuple(c for c in schema if c in known)
+    extra = set(extra_file_columns(name, list(schema), preset))
+    columns = tuple(c for c in schema if c not in extra)
     wrong = [
         f"{c} is {schema[c]} in the file but {preset.column(c).pg_type} in the preset"
         for c in columns

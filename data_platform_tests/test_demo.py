@@ -91,3 +91,36 @@ def test_serve_keeps_dagit_up_and_stops_everything_on_ctrl_c() -> None:
     assert process.returncode in (0, 1, -signal.SIGINT)
     assert _processes_mentioning(f"-p {port}") == []
     assert set(_processes_mentioning("data-platform-")) <= before
+
+
+def test_dev_up_prints_working_exports_and_stops_on_ctrl_c() -> None:
+    import psycopg2
+
+    before = set(_processes_mentioning("data-platform-"))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "data_platform.cli", "dev", "up"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        exports: dict[str, str] = {}
+        while "DATA_PLATFORM_RAW_URL" not in exports:
+            line = process.stdout.readline()
+            assert line, "dev up ended before printing its environment"
+            name, _, value = line.removeprefix("export ").strip().partition("=")
+            exports[name] = value
+        with psycopg2.connect(exports["DATA_PLATFORM_PG_URL"]) as conn, conn.cursor() as cur:
+            cur.execute("SELECT current_database()")
+            assert cur.fetchone()[0] == "platform"
+        with urllib.request.urlopen(exports["AWS_ENDPOINT_URL"] + "/moto-api/") as response:
+            assert response.status == 200
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert set(_processes_mentioning("data-platform-")) <= before
+    assert not Path(exports["DAGSTER_HOME"]).exists()

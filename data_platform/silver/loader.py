@@ -19,7 +19,7 @@ import psycopg2.errors
 from psycopg2 import sql
 
 from data_platform.core.partitions import PartitionPathError, SnapshotKey
-from data_platform.core.postgres import qualified, transaction
+from data_platform.core.postgres import copy_from_stream, qualified, transaction
 from data_platform.silver import tables
 from data_platform.silver.copy_errors import describe_copy_error
 from data_platform.silver.csv_reader import find_bad_byte
@@ -223,9 +223,7 @@ def _copy_file(
             sql.Literal(data.pg_encoding),
         )
         try:
-            with conn.cursor() as cur:
-                cur.copy_expert(statement, data.stream, size=1 << 20)
-                rows = cur.rowcount
+            rows = copy_from_stream(conn, statement, data.stream)
         except psycopg2.Error as exc:
             failure = data.stream.failure
             if isinstance(failure, UndecodableBytes):

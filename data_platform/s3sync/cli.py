@@ -20,6 +20,7 @@ from data_platform.s3sync.sync import (
     DEFAULT_WORKERS,
     SyncOptions,
     SyncReport,
+    check_upload_dir,
     download_prefix,
     upload_directory,
 )
@@ -118,10 +119,8 @@ def upload_command(
 ) -> None:
     """Upload LOCAL_DIR/** to s3://BUCKET/PREFIX/**, skipping objects already identical."""
     options = _sync_options(dry_run, workers, multipart_threshold_mb, part_size_mb, no_hash_cache)
-    if not local_dir.is_dir():
-        what = "is not a directory" if local_dir.exists() else "does not exist"
-        raise click.ClickException(f"local directory {local_dir} {what}; check --local-dir")
     try:
+        check_upload_dir(local_dir)
         report = upload_directory(_s3_client(aws_settings), local_dir, bucket, prefix, options)
     except SyncError as exc:
         raise click.ClickException(str(exc)) from None

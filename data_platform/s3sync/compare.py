@@ -15,15 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from data_platform.s3sync.hashcache import HashCache, now_ns
+from data_platform.core.objectstore import ObjectInfo
+from data_platform.s3sync.hashcache import HashCache, file_signature, now_ns
 from data_platform.s3sync.hashing import (
     Digests,
     PartPolicy,
-    candidate_part_sizes,
     compute_digests,
-    etag_parts,
+    part_sizes_to_try,
 )
-from data_platform.s3sync.inventory import Failure, RemoteObject, describe_os_error
+from data_platform.s3sync.inventory import Failure, describe_os_error
 
 log = logging.getLogger(__name__)
 
@@ -35,16 +35,7 @@ class SameSizePair:
     relative: str
     path: Path
     stat: os.stat_result
-    remote: RemoteObject
-
-
-def same_signature(first: os.stat_result, second: os.stat_result) -> bool:
-    return (first.st_size, first.st_mtime_ns, first.st_ctime_ns, first.st_ino) == (
-        second.st_size,
-        second.st_mtime_ns,
-        second.st_ctime_ns,
-        second.st_ino,
-    )
+    remote: ObjectInfo
 
 
 def local_digests(
@@ -60,10 +51,22 @@ def local_digests(
         return cached
     started = now_ns()
     digests = compute_digests(path, part_sizes)
-    after = os.stat(path)
-    if same_signature(after, stat):
-        cache.store(relative, after, digests, started)
+    remember_if_unchanged(cache, relative, path, stat, digests, started)
     return digests
+
+
+def remember_if_unchanged(
+    cache: HashCache,
+    relative: str,
+    path: Path,
+    stat: os.stat_result,
+    digests: Digests,
+    started: int,
+) -> None:
+    """Cache digests read from `path` only if it still is the file `stat` described."""
+    after = os.stat(path)
+    if file_signature(after) == file_signature(stat):
+        cache.store(relative, after, digests, started)
 
 
 class IdentityChecker:
@@ -99,9 +102,8 @@ class IdentityChecker:
                         same.add(pair.remote.key)
         return same, failures
 
-    def _part_sizes(self, remote: RemoteObject) -> list[int]:
-        parts = etag_parts(remote.etag)
-        return candidate_part_sizes(remote.size, parts, self.policy) if parts else []
+    def _part_sizes(self, remote: ObjectInfo) -> list[int]:
+        return part_sizes_to_try(remote.size, remote.etag, self.policy)
 
     def _check(self, pair: SameSizePair) -> bool | Failure:
         remote = pair.remote

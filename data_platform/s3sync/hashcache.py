@@ -25,7 +25,8 @@ RACY_WINDOW_NS = 2_000_000_000
 _FORMAT = 1
 
 
-def _signature(stat: os.stat_result) -> list[int]:
+def file_signature(stat: os.stat_result) -> list[int]:
+    """What must stay equal for a file to count as unchanged (ctime catches restored mtimes)."""
     return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
 
 
@@ -62,7 +63,7 @@ class HashCache:
         """Cached digests if the file is unchanged and every wanted part size is known."""
         with self._lock:
             entry = self._entries.get(relative)
-        if entry is None or entry[0] != _signature(stat):
+        if entry is None or entry[0] != file_signature(stat):
             return None
         multipart = {int(size): etag for size, etag in entry[2].items()}
         if any(size not in multipart for size in part_sizes):
@@ -75,7 +76,7 @@ class HashCache:
         """Remember digests computed from a read that started at `hashed_at_ns` (time.time_ns)."""
         if stat.st_mtime_ns >= hashed_at_ns - RACY_WINDOW_NS:
             return
-        signature = _signature(stat)
+        signature = file_signature(stat)
         with self._lock:
             entry = self._entries.get(relative)
             known = entry[2] if entry and entry[0] == signature and entry[1] == digests.md5 else {}

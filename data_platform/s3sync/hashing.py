@@ -57,6 +57,12 @@ def candidate_part_sizes(size: int, parts: int, policy: PartPolicy) -> list[int]
     return candidates
 
 
+def part_sizes_to_try(size: int, etag: str, policy: PartPolicy) -> list[int]:
+    """Part sizes that could reproduce a multipart `etag`; none for a single-part one."""
+    parts = etag_parts(etag)
+    return candidate_part_sizes(size, parts, policy) if parts else []
+
+
 @dataclass
 class Digests:
     """Whole-file MD5 (hex) plus multipart ETags keyed by part size."""

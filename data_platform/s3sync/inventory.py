@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from data_platform.core.objectstore import ObjectInfo, ObjectStoreError
+from data_platform.core.objectstore_s3 import S3ObjectStore
+
 log = logging.getLogger(__name__)
 
 # Downloads write here first and rename; an interrupted run may leave one behind.
@@ -28,13 +31,6 @@ class LocalFile:
     @property
     def size(self) -> int:
         return self.stat.st_size
-
-
-@dataclass(frozen=True)
-class RemoteObject:
-    key: str
-    size: int
-    etag: str  # without quotes
 
 
 @dataclass(frozen=True)
@@ -124,16 +120,10 @@ def explain_listing_error(exc: Exception, bucket: str, prefix: str) -> SyncError
     return SyncError(f"cannot reach S3 to list {where}: {exc}; check --endpoint-url/--region")
 
 
-def list_remote(client: Any, bucket: str, prefix: str) -> dict[str, RemoteObject]:
-    """Every object under `prefix`, from one paginated ListObjectsV2 (no HEAD per object)."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    objects: dict[str, RemoteObject] = {}
+def list_remote(client: Any, bucket: str, prefix: str) -> dict[str, ObjectInfo]:
+    """Every object under `prefix`, from one paginated listing (no HEAD per object)."""
     try:
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            for item in page.get("Contents", ()):
-                key = item["Key"]
-                objects[key] = RemoteObject(key, int(item["Size"]), item["ETag"].strip('"'))
-    except (ClientError, BotoCoreError) as exc:
-        raise explain_listing_error(exc, bucket, prefix) from exc
-    return objects
+        return {info.key: info for info in S3ObjectStore(client, bucket).list(prefix)}
+    except ObjectStoreError as exc:
+        # The store's error keeps botocore's as its cause; explain it in terms of our flags.
+        raise explain_listing_error(exc.__cause__ or exc, bucket, prefix) from exc

@@ -9,8 +9,9 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from data_platform.core.objectstore import ObjectInfo
 from data_platform.s3sync.budget import DEFAULT_MEMORY_BUDGET, ByteBudget
 from data_platform.s3sync.compare import IdentityChecker, SameSizePair
 from data_platform.s3sync.hashcache import HashCache
@@ -18,7 +19,6 @@ from data_platform.s3sync.hashing import PartPolicy
 from data_platform.s3sync.inventory import (
     Failure,
     LocalFile,
-    RemoteObject,
     SyncError,
     describe_os_error,
     describe_transfer_error,
@@ -36,6 +36,7 @@ from data_platform.s3sync.progress import Progress, human_bytes
 from data_platform.s3sync.transfer import Transfers
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_WORKERS = 16  # real S3 is latency-bound: ~16 requests in flight
 
@@ -129,6 +130,13 @@ def _record(report: SyncReport, name: str, future: Future[int]) -> None:
         report.failures.append(Failure(name, describe_transfer_error(exc)))
 
 
+def check_upload_dir(local_dir: Path) -> None:
+    """Fail before any S3 call (and any MFA prompt) when there is nothing to upload from."""
+    if not local_dir.is_dir():
+        what = "is not a directory" if local_dir.exists() else "does not exist"
+        raise SyncError(f"local directory {local_dir} {what}; check --local-dir")
+
+
 def upload_directory(
     client: Any, local_dir: Path, bucket: str, prefix: str, options: SyncOptions | None = None
 ) -> SyncReport:
@@ -136,9 +144,7 @@ def upload_directory(
     options = options or SyncOptions()
     started = time.monotonic()
     local_dir = Path(local_dir)
-    if not local_dir.is_dir():
-        what = "is not a directory" if local_dir.exists() else "does not exist"
-        raise SyncError(f"local directory {local_dir} {what}; check --local-dir")
+    check_upload_dir(local_dir)
     prefix = normalize_prefix(prefix)
     report = SyncReport("upload", dry_run=options.dry_run)
     with ThreadPoolExecutor(1, thread_name_prefix="s3sync-scan") as scanner:
@@ -156,18 +162,8 @@ def upload_directory(
         and remote_object.size == file.size
     ]
     checker = IdentityChecker(client, bucket, options.policy, cache, options.workers)
-    identical, unreadable = checker.identical(pairs)
-    report.failures.extend(unreadable)
-    failed_names = {failure.name for failure in unreadable}
-
-    pending: list[LocalFile] = []
-    for file in files:
-        key = key_for(prefix, file.relative)
-        if key in identical:
-            report.skipped += 1
-        elif file.relative not in failed_names:
-            pending.append(file)
-
+    keyed = [(key_for(prefix, file.relative), file.relative, file) for file in files]
+    pending = _without_identical(keyed, checker.identical(pairs), report)
     jobs = [
         (file.relative, file.size, key_for(prefix, file.relative), _upload_job(file, prefix))
         for file in pending
@@ -177,11 +173,30 @@ def upload_directory(
     return report
 
 
+def _without_identical(
+    keyed: list[tuple[str, str, T]],
+    checked: tuple[set[str], list[Failure]],
+    report: SyncReport,
+) -> list[T]:
+    """The items (key, relative name, item) still to transfer: identical ones are counted as
+    skipped, unreadable ones as failed."""
+    identical, unreadable = checked
+    report.failures.extend(unreadable)
+    failed_names = {failure.name for failure in unreadable}
+    pending: list[T] = []
+    for key, relative, item in keyed:
+        if key in identical:
+            report.skipped += 1
+        elif relative not in failed_names:
+            pending.append(item)
+    return pending
+
+
 def _upload_job(file: LocalFile, prefix: str) -> Callable[[Transfers], int]:
     return lambda transfers: transfers.upload(file, key_for(prefix, file.relative))
 
 
-def _download_job(remote: RemoteObject, target: Path, relative: str) -> Callable[[Transfers], int]:
+def _download_job(remote: ObjectInfo, target: Path, relative: str) -> Callable[[Transfers], int]:
     return lambda transfers: transfers.download(remote, target, relative)
 
 
@@ -208,7 +223,7 @@ def download_prefix(
     remote = list_remote(client, bucket, prefix)
 
     cache = HashCache.for_directory(local_dir, options.cache_dir)
-    wanted: list[tuple[RemoteObject, Path, str]] = []
+    wanted: list[tuple[ObjectInfo, Path, str]] = []
     pairs: list[SameSizePair] = []
     for key, remote_object in sorted(remote.items()):
         if is_folder_marker(key):
@@ -232,15 +247,8 @@ def download_prefix(
             pairs.append(SameSizePair(relative, target, stat, remote_object))
 
     checker = IdentityChecker(client, bucket, options.policy, cache, options.workers)
-    identical, unreadable = checker.identical(pairs)
-    report.failures.extend(unreadable)
-    failed_names = {failure.name for failure in unreadable}
-    pending = []
-    for remote_object, target, relative in wanted:
-        if remote_object.key in identical:
-            report.skipped += 1
-        elif relative not in failed_names:
-            pending.append((remote_object, target, relative))
+    keyed = [(item[0].key, item[2], item) for item in wanted]
+    pending = _without_identical(keyed, checker.identical(pairs), report)
 
     if pending and not options.dry_run:
         local_dir.mkdir(parents=True, exist_ok=True)

@@ -12,19 +12,19 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
+from data_platform.core.objectstore import ObjectInfo
 from data_platform.s3sync.budget import ByteBudget
-from data_platform.s3sync.compare import METADATA_MD5, local_digests, same_signature
+from data_platform.s3sync.compare import METADATA_MD5, local_digests, remember_if_unchanged
 from data_platform.s3sync.hashcache import HashCache, now_ns
 from data_platform.s3sync.hashing import (
     READ_BLOCK,
     DigestBuilder,
     Digests,
     PartPolicy,
-    candidate_part_sizes,
     compute_digests,
-    etag_parts,
+    part_sizes_to_try,
 )
-from data_platform.s3sync.inventory import TEMP_SUFFIX, LocalFile, RemoteObject
+from data_platform.s3sync.inventory import TEMP_SUFFIX, LocalFile
 from data_platform.s3sync.progress import Progress
 
 
@@ -95,7 +95,15 @@ class Transfers:
                 Metadata={METADATA_MD5: digest.hexdigest()},
             )
         self.progress.add_bytes(len(data))
-        self._remember(file, Digests(digest.hexdigest()), started)
+        with contextlib.suppress(OSError):
+            remember_if_unchanged(
+                self.cache,
+                file.relative,
+                file.path,
+                file.stat,
+                Digests(digest.hexdigest()),
+                started,
+            )
         return len(data)
 
     def _upload_multipart(self, file: LocalFile, key: str) -> int:
@@ -150,22 +158,15 @@ class Transfers:
         self.progress.add_bytes(len(data))
         return number, response["ETag"], digest, len(data)
 
-    def _remember(self, file: LocalFile, digests: Digests, started: int) -> None:
-        with contextlib.suppress(OSError):
-            after = os.stat(file.path)
-            if same_signature(after, file.stat):
-                self.cache.store(file.relative, after, digests, started)
-
     # -- download ---------------------------------------------------------------------------
 
-    def download(self, remote: RemoteObject, target: Path, relative: str) -> int:
+    def download(self, remote: ObjectInfo, target: Path, relative: str) -> int:
         """Write `remote` to `target` through a temporary file in the same folder + rename."""
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, temp_name = tempfile.mkstemp(
             dir=target.parent, prefix=f".{target.name}.", suffix=TEMP_SUFFIX
         )
-        parts = etag_parts(remote.etag)
-        part_sizes = candidate_part_sizes(remote.size, parts, self.policy) if parts else []
+        part_sizes = part_sizes_to_try(remote.size, remote.etag, self.policy)
         try:
             os.fchmod(fd, self.file_mode)  # mkstemp creates 0600; match a normal file
             with os.fdopen(fd, "wb") as handle:
@@ -189,7 +190,7 @@ class Transfers:
         return remote.size
 
     def _streamed_get(
-        self, remote: RemoteObject, handle: Any, part_sizes: list[int]
+        self, remote: ObjectInfo, handle: Any, part_sizes: list[int]
     ) -> tuple[Any, Digests]:
         response = self.client.get_object(
             Bucket=self.bucket, Key=remote.key, IfMatch=f'"{remote.etag}"'
@@ -206,7 +207,7 @@ class Transfers:
             raise OSError(f"connection closed after {received} of {expected} bytes")
         return response["LastModified"], builder.result()
 
-    def _ranged_get(self, remote: RemoteObject, fileno: int) -> Any:
+    def _ranged_get(self, remote: ObjectInfo, fileno: int) -> Any:
         part_size = self.policy.part_size_for(remote.size)
         futures = [
             self.part_pool.submit(self._get_range, remote, fileno, offset, part_size)
@@ -214,7 +215,7 @@ class Transfers:
         ]
         return _wait_all(futures)[0]
 
-    def _get_range(self, remote: RemoteObject, fileno: int, offset: int, length: int) -> Any:
+    def _get_range(self, remote: ObjectInfo, fileno: int, offset: int, length: int) -> Any:
         last = min(offset + length, remote.size) - 1
         response = self.client.get_object(
             Bucket=self.bucket,

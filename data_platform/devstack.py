@@ -237,7 +237,9 @@ def create_database(admin_url: str, name: str) -> str:
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
-            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            cur.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name))
+            )
     finally:
         conn.close()
     return admin.with_database(name).url(with_password=True)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
-from data_platform.core.postgres import PostgresSettings, connect, transaction
+from data_platform.core.postgres import PostgresSettings, connection
 
 if TYPE_CHECKING:
     import boto3
@@ -55,12 +55,8 @@ class PostgresResource(dg.ConfigurableResource):
     @contextmanager
     def connect(self) -> Iterator[PgConnection]:
         """A connection committed on success, rolled back on error, always closed."""
-        conn = connect(self.settings())
-        try:
-            with transaction(conn):
-                yield conn
-        finally:
-            conn.close()
+        with connection(self.settings()) as conn:
+            yield conn
 
 
 class AwsSessionResource(dg.ConfigurableResource):
@@ -98,10 +94,10 @@ class AwsSessionResource(dg.ConfigurableResource):
         return open_session(self.aws_settings())
 
     def client(self, service: str) -> Any:
-        from data_platform.core.aws import make_client
+        from data_platform.core.aws import make_client, open_session
 
         settings = self.aws_settings()
-        return make_client(self.session(), service, settings)
+        return make_client(open_session(settings), service, settings)
 
 
 class ObjectStoreResource(dg.ConfigurableResource):

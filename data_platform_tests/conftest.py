@@ -57,18 +57,13 @@ def pg_url(pg_server_url: str) -> Iterator[str]:
     """A fresh empty database, dropped after the test."""
     from psycopg2 import sql
 
-    from data_platform.core.postgres import PostgresSettings, connect
+    from data_platform.core.postgres import connect
 
-    admin = PostgresSettings.from_url(pg_server_url)
     name = f"dp_test_{uuid.uuid4().hex[:12]}"
-    conn = connect(admin)
+    conn = connect(pg_server_url)
     conn.autocommit = True
     try:
-        with conn.cursor() as cur:
-            cur.execute(
-                sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name))
-            )
-        yield admin.with_database(name).url(with_password=True)
+        yield devstack.create_database(pg_server_url, name)
         with conn.cursor() as cur:
             cur.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))

@@ -1,14 +1,14 @@
-"""A plain-text progress bar on stderr, drawn only when stderr is a terminal."""
+"""A plain-text progress bar of a sync on stderr, drawn only when stderr is a terminal."""
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from typing import TextIO
 
+from data_platform.core.terminal import StatusLine
+
 _BAR_WIDTH = 24
-_REDRAW_SECONDS = 0.1
 
 
 def human_bytes(count: float) -> str:
@@ -20,7 +20,7 @@ def human_bytes(count: float) -> str:
 
 
 class Progress:
-    """Thread-safe counters of files and bytes; redraws at most every 0.1 s."""
+    """Thread-safe counters of files and bytes, shown as a bar on a terminal."""
 
     def __init__(
         self,
@@ -33,48 +33,33 @@ class Progress:
         self.label = label
         self.total_files = total_files
         self.total_bytes = total_bytes
-        self.stream = stream if stream is not None else sys.stderr
-        self.enabled = self.stream.isatty() if enabled is None else enabled
         self.files_done = 0
         self.bytes_done = 0
         self._started = time.monotonic()
-        self._last_draw = 0.0
         self._lock = threading.Lock()
+        self._line = StatusLine(stream, enabled)
 
     def add_bytes(self, count: int) -> None:
         with self._lock:
             self.bytes_done += count
-        self._maybe_draw()
+        self._line.update(self._render)
 
     def file_done(self) -> None:
         with self._lock:
             self.files_done += 1
-        self._maybe_draw()
+        self._line.update(self._render)
 
     def close(self) -> None:
-        if self.enabled:
-            self._draw()
-            self.stream.write("\n")
-            self.stream.flush()
+        self._line.finish(self._render)
 
-    def _maybe_draw(self) -> None:
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if now - self._last_draw >= _REDRAW_SECONDS:
-            self._last_draw = now
-            self._draw()
-
-    def _draw(self) -> None:
+    def _render(self) -> str:
         with self._lock:
             files, done = self.files_done, self.bytes_done
         fraction = done / self.total_bytes if self.total_bytes else files / max(self.total_files, 1)
         filled = int(_BAR_WIDTH * min(fraction, 1.0))
         rate = done / max(time.monotonic() - self._started, 1e-6)
-        line = (
-            f"\r{self.label} [{'#' * filled}{'-' * (_BAR_WIDTH - filled)}] {fraction:4.0%} "
+        return (
+            f"{self.label} [{'#' * filled}{'-' * (_BAR_WIDTH - filled)}] {fraction:4.0%} "
             f"{files}/{self.total_files} files "
-            f"{human_bytes(done)}/{human_bytes(self.total_bytes)} {human_bytes(rate)}/s "
+            f"{human_bytes(done)}/{human_bytes(self.total_bytes)} {human_bytes(rate)}/s"
         )
-        self.stream.write(line)
-        self.stream.flush()

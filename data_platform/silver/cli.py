@@ -6,7 +6,6 @@ polars, psycopg2 and boto3 are imported inside the command so the rest of the CL
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,6 +15,7 @@ import click
 
 from data_platform.core.aws import AwsSettings
 from data_platform.core.aws_cli import aws_options, prompt_for
+from data_platform.core.terminal import StatusLine
 from data_platform.silver.presets import DEFAULT_SNAPSHOT_COLUMNS, FILE_FORMATS
 
 if TYPE_CHECKING:
@@ -213,26 +213,19 @@ def _dry_run(preset: TablePreset, snapshots: dict[SnapshotKey, list[SourceFile]]
 
 
 class _Progress:
-    """One self-overwriting line on stderr, only when stderr is a terminal."""
+    """The file being loaded and its rows so far, on a terminal."""
 
     def __init__(self, total: int) -> None:
-        self.enabled = sys.stderr.isatty()
         self.total = total
         self.index = 0
-        self._last = 0.0
+        self.line = StatusLine()
 
     def __call__(self, name: str, rows: int) -> None:
-        now = time.monotonic()
-        if self.enabled and now - self._last >= 0.1:
-            self._last = now
-            shown = name if len(name) <= 60 else "..." + name[-57:]
-            sys.stderr.write(f"\r[{self.index}/{self.total}] {shown}: {rows:,} rows\033[K")
-            sys.stderr.flush()
+        shown = name if len(name) <= 60 else "..." + name[-57:]
+        self.line.update(lambda: f"[{self.index}/{self.total}] {shown}: {rows:,} rows")
 
     def clear(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\r\033[K")
-            sys.stderr.flush()
+        self.line.clear()
 
 
 def _load_all(

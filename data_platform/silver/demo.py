@@ -11,7 +11,7 @@ import logging
 import warnings
 from typing import Any
 
-from data_platform.core.partitions import SnapshotKey
+from data_platform.core.partitions import SnapshotKey, parse_snapshot
 from data_platform.demo import DemoContext, DemoFailure
 
 PRESET = "silver_stage_1_main"
@@ -140,7 +140,7 @@ def run_demo(ctx: DemoContext) -> None:
 
     expected: dict[tuple[Any, ...], int] = {}
     for key, (_content, rows) in files.items():
-        snapshot = _snapshot_of(key)
+        snapshot = parse_snapshot(key)
         identity = (snapshot.year, snapshot.month, snapshot.region, snapshot.sigungu)
         expected[identity] = expected.get(identity, 0) + rows
     with connection(ctx.pg_url) as conn, conn.cursor() as cur:
@@ -157,9 +157,3 @@ def run_demo(ctx: DemoContext) -> None:
     if counted != expected:
         raise DemoFailure(f"Postgres holds {counted}, the raw files had {expected}")
     ctx.say("verified: every partition holds exactly the rows of its raw files")
-
-
-def _snapshot_of(key: str) -> SnapshotKey:
-    from data_platform.core.partitions import parse_snapshot
-
-    return parse_snapshot(key)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import queue
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 
-class ReadStream:
-    """A `read(size)` source for psycopg2's copy_expert.
+class ReadStream(ABC):
+    """A `read(size)` source for psycopg2's copy_expert; subclasses produce the blocks.
 
     psycopg2 turns an exception raised inside read() into a generic "COPY failed"; the original
     is kept in `failure` so the loader can report (or act on) the real cause.
@@ -30,8 +31,9 @@ class ReadStream:
             self.on_progress(self.rows_seen)
         return block
 
+    @abstractmethod
     def _next_block(self, size: int) -> bytes:
-        raise NotImplementedError
+        """The next block of at most about `size` bytes; b"" at the end."""
 
 
 class PrefetchStream(ReadStream):

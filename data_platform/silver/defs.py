@@ -22,7 +22,7 @@ from data_platform.silver.discovery import (
     PartitionChange,
     RawPartition,
     discover,
-    parse_raw_key,
+    list_partition_files,
 )
 from data_platform.silver.discovery_state import load_cursor, store_cursor
 from data_platform.silver.presets import TablePreset, list_presets
@@ -135,7 +135,7 @@ def load_partitions(
 ) -> Iterator[Any]:
     """Load every snapshot of the run's partition (range), then recount and check."""
     from data_platform.silver.loader import load_snapshot, null_snapshot_rows, snapshot_row_count
-    from data_platform.silver.sources import object_store_sources
+    from data_platform.silver.sources import object_source, wanted
 
     store = raw_store.store()
     loaded: dict[str, dict[str, Any]] = {}
@@ -143,20 +143,19 @@ def load_partitions(
     with postgres.connect() as conn:
         for key in context.partition_keys:
             snapshot = snapshot_of(key)
-            prefix = f"{preset.dataset}/{snapshot.path()}/"
+            partition = list_partition_files(store, preset.dataset, snapshot)
             files = [
-                source
-                for source in object_store_sources(store, prefix, preset.file_format)
-                if parse_raw_key(preset.dataset, source.name) == snapshot
+                object_source(store, info)
+                for info in partition.files
+                if wanted(info.key, preset.file_format)
             ]
             if not files:
                 raise dg.Failure(
-                    f"no {preset.file_format} raw files under {store!r} {prefix}: nothing to "
-                    "load. Upload the files (or pick another partition) and run it again."
+                    f"no {preset.file_format} raw files under {store!r} {partition.prefix}: "
+                    "nothing to load. Upload the files (or pick another partition), run again."
                 )
-            result = load_snapshot(conn, preset, snapshot, files)
+            result = load_snapshot(conn, preset, snapshot, files)  # commits
             counted = snapshot_row_count(conn, preset, snapshot)
-            conn.commit()
             etags = {source.name: source.etag for source in files}
             loaded[key] = {
                 "rows": result.rows,

@@ -38,7 +38,7 @@ from data_platform.silver.discovery_state import DiscoveryCursor, Resume
 from data_platform.silver.sources import file_format_of
 
 if TYPE_CHECKING:
-    from data_platform.core.objectstore import ObjectStore
+    from data_platform.core.objectstore import ObjectInfo, ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -48,20 +48,12 @@ __all__ = [
     "DiscoveryResult",
     "LayoutProblem",
     "PartitionChange",
-    "RawFile",
     "RawPartition",
     "discover",
     "fingerprint",
     "list_partition_files",
     "parse_raw_key",
 ]
-
-
-@dataclass(frozen=True)
-class RawFile:
-    key: str
-    size: int
-    etag: str
 
 
 @dataclass(frozen=True)
@@ -78,7 +70,7 @@ class RawPartition:
 
     dataset: str
     snapshot: SnapshotKey
-    files: tuple[RawFile, ...]
+    files: tuple[ObjectInfo, ...]
 
     @property
     def path(self) -> str:
@@ -136,7 +128,7 @@ def partition_prefix(dataset: str, path: str) -> str:
     return f"{dataset}/{path}/"
 
 
-def fingerprint(files: Sequence[RawFile]) -> str:
+def fingerprint(files: Sequence[ObjectInfo]) -> str:
     """16 hex digits over the sorted (key, etag, size) list."""
     digest = hashlib.blake2b(digest_size=8)
     for item in sorted(files, key=lambda f: f.key):
@@ -169,11 +161,7 @@ def parse_raw_key(dataset: str, key: str) -> SnapshotKey | LayoutProblem | None:
 def list_partition_files(store: ObjectStore, dataset: str, snapshot: SnapshotKey) -> RawPartition:
     """The partition as it is in the store now (the files a run loads)."""
     prefix = partition_prefix(dataset, snapshot.path())
-    files = [
-        RawFile(info.key, info.size, info.etag)
-        for info in store.list(prefix)
-        if parse_raw_key(dataset, info.key) == snapshot
-    ]
+    files = [info for info in store.list(prefix) if parse_raw_key(dataset, info.key) == snapshot]
     return RawPartition(dataset, snapshot, tuple(files))
 
 
@@ -316,7 +304,7 @@ class _Tick:
         the budget is only checked after one partition completed, so a partition larger than
         the budget still makes progress."""
         current: SnapshotKey | None = None
-        files: list[RawFile] = []
+        files: list[ObjectInfo] = []
         completed = 0
         for listed, info in enumerate(self.store.list(prefix, after), start=1):
             self.keys_listed += 1
@@ -331,7 +319,7 @@ class _Tick:
                         completed += 1
                         yield RawPartition(dataset, current, tuple(files))
                     current, files = parsed, []
-                files.append(RawFile(info.key, info.size, info.etag))
+                files.append(info)
             if listed >= key_budget and completed:
                 yield None
                 return

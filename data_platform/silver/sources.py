@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from data_platform.core.partitions import PartitionPathError, SnapshotKey, parse_snapshot
 
 if TYPE_CHECKING:
-    from data_platform.core.objectstore import ObjectStore
+    from data_platform.core.objectstore import ObjectInfo, ObjectStore
 
 SUFFIX_FORMATS = ((".csv.gz", "csv.gz"), (".csv", "csv"), (".parquet", "parquet"))
 
@@ -94,15 +94,15 @@ def object_store_sources(
 ) -> list[SourceFile]:
     """Every matching object under `prefix`; names are the store keys."""
     return [
-        SourceFile(
-            name=info.key,
-            size=info.size,
-            etag=info.etag,
-            open=functools.partial(store.open, info.key),
-        )
-        for info in store.list(prefix)
-        if wanted(info.key, file_format)
+        object_source(store, info) for info in store.list(prefix) if wanted(info.key, file_format)
     ]
+
+
+def object_source(store: ObjectStore, info: ObjectInfo) -> SourceFile:
+    """A listed object as a raw file; its bytes are streamed from the store when opened."""
+    return SourceFile(
+        name=info.key, size=info.size, etag=info.etag, open=functools.partial(store.open, info.key)
+    )
 
 
 def check_snapshot(snapshot: SnapshotKey, files: Iterable[SourceFile]) -> None:

@@ -1,7 +1,9 @@
 """A throwaway Postgres cluster and S3 API server for the demo, the tests and the benchmarks.
 
 Postgres comes from the system's own `initdb`/`pg_ctl` (about a second to start); as root they run
-through `runuser -u postgres --` because Postgres refuses to run as root. The S3 API is moto's
+through `runuser -u postgres --` because Postgres refuses to run as root. Every connection, TCP on
+127.0.0.1 or the Unix socket in the private data folder, needs a password generated per cluster
+(scram-sha-256): on a shared machine another local user cannot get in. The S3 API is moto's
 server over real HTTP on 127.0.0.1 (it serves STS too). Both run in their own process groups and
 are stopped, and their files removed, by `stop()`.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -74,15 +77,16 @@ def _run(cmd: list[str], what: str) -> None:
 
 @dataclass
 class PostgresServer:
-    """A running throwaway cluster; `url` is its `postgres` database (trust auth)."""
+    """A running throwaway cluster; `url` is its `postgres` database, password included."""
 
     root: Path
     port: int
     bindir: Path
-    url: str = field(init=False)
+    password: str = field(repr=False)
+    url: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self.url = f"postgresql://postgres:{self.password}@127.0.0.1:{self.port}/postgres"
 
     def stop(self) -> None:
         pg_ctl = str(self.bindir / "pg_ctl")
@@ -108,9 +112,12 @@ def start_postgres(port: int | None = None) -> PostgresServer:
                 "running as root needs a `postgres` system user to own the throwaway cluster; "
                 "it comes with the postgresql package. " + POSTGRES_INSTALL_HINT
             ) from None
-    server = PostgresServer(root=root, port=port or free_port(), bindir=bindir)
+    server = PostgresServer(
+        root=root, port=port or free_port(), bindir=bindir, password=secrets.token_urlsafe(24)
+    )
     datadir = str(root / "data")
     try:
+        password_file = _private_file(root / "password", server.password)
         _run(
             _as_postgres_user(
                 [
@@ -119,8 +126,8 @@ def start_postgres(port: int | None = None) -> PostgresServer:
                     datadir,
                     "-U",
                     "postgres",
-                    "-A",
-                    "trust",
+                    "--auth=scram-sha-256",
+                    f"--pwfile={password_file}",
                     "-E",
                     "UTF8",
                     "--no-locale",
@@ -129,6 +136,7 @@ def start_postgres(port: int | None = None) -> PostgresServer:
             ),
             "initdb",
         )
+        password_file.unlink()
         # Durability is pointless for a throwaway cluster; skipping fsync makes tests faster.
         options = (
             f"-p {server.port} -c listen_addresses=127.0.0.1 -k {datadir} "
@@ -156,6 +164,16 @@ def start_postgres(port: int | None = None) -> PostgresServer:
         server.stop()
         raise
     return server
+
+
+def _private_file(path: Path, content: str) -> Path:
+    """A 0600 file the Postgres processes can read (owned by `postgres` when we are root)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(content + "\n")
+    if os.geteuid() == 0:
+        shutil.chown(path, user="postgres", group="postgres")
+    return path
 
 
 @dataclass

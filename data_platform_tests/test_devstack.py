@@ -32,6 +32,25 @@ def test_postgres_starts_answers_and_stops_without_leftovers() -> None:
     assert not _process_alive(pid)
 
 
+def test_postgres_refuses_connections_without_the_generated_password() -> None:
+    server = devstack.start_postgres()
+    try:
+        assert "password=" not in repr(server) and server.password not in repr(server)
+        socket_dir = server.root / "data"
+        for host in ("127.0.0.1", str(socket_dir)):
+            with pytest.raises(psycopg2.OperationalError, match="password"):
+                psycopg2.connect(host=host, port=server.port, user="postgres", dbname="postgres")
+            with pytest.raises(psycopg2.OperationalError, match="password authentication failed"):
+                psycopg2.connect(
+                    host=host, port=server.port, user="postgres", dbname="postgres", password="x"
+                )
+        rules = (socket_dir / "pg_hba.conf").read_text().splitlines()
+        methods = {line.split()[-1] for line in rules if line.strip() and line[0] != "#"}
+        assert methods == {"scram-sha-256"}
+    finally:
+        server.stop()
+
+
 def test_s3_server_starts_answers_and_stops() -> None:
     server = devstack.start_s3_server()
     try:

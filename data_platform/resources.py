@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
-from data_platform.core.postgres import PostgresSettings, connection
+from data_platform.core.postgres import PostgresSettings, connection, mask_url
 
 if TYPE_CHECKING:
     import boto3
@@ -36,6 +36,16 @@ class PostgresResource(dg.ConfigurableResource):
     sslmode: str | None = None
     rds: bool = False  # RDS: sslmode defaults to `require`
     application_name: str = "data-platform"
+
+    def __repr_args__(self) -> Any:
+        """pydantic builds repr() and str() from these: the password never shows."""
+        for name, value in super().__repr_args__():
+            if name == "password" and value is not None:
+                yield name, "***"
+            elif name == "url" and isinstance(value, str):
+                yield name, mask_url(value)
+            else:
+                yield name, value
 
     def settings(self) -> PostgresSettings:
         overrides: dict[str, Any] = {"application_name": self.application_name, "rds": self.rds}

@@ -63,3 +63,10 @@ def test_resources_used_by_an_asset(pg_url: str, aws_env, s3_endpoint: str, buck
     )
     assert result.success
     assert result.output_for_node("probe") == 42
+
+
+def test_postgres_resource_repr_hides_the_password() -> None:
+    resource = PostgresResource(url="postgresql://etl:p4ss@w0rd-tail@db/x", password=SECRET)
+    for shown in (repr(resource), str(resource)):
+        for part in ("p4ss", "w0rd-tail", SECRET):
+            assert part not in shown

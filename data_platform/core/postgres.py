@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import IO, TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import quote, urlencode
 
 if TYPE_CHECKING:
     from psycopg2.extensions import connection as PgConnection
@@ -20,19 +20,24 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 COPY_BLOCK_BYTES = 1 << 20  # 1 MiB blocks measured fastest for COPY here (DESIGN.md)
-_PASSWORD_IN_TEXT = re.compile(r"(password\s*=\s*)(\S+)|(://[^:/@\s]*:)([^@\s]+)(@)", re.IGNORECASE)
+_PASSWORD_IN_TEXT = re.compile(r"(password\s*=\s*)(\S+)|(://[^:/@\s]*:)(\S*)(@)", re.IGNORECASE)
 
 
 class PostgresError(Exception):
     """A connection or statement failed; the message never contains a password."""
 
 
+_URL_SCHEMES = ("postgres", "postgresql", "postgresql+psycopg2")
+_SECRET_PARAMS = frozenset({"password", "sslpassword"})
+
+
 @dataclass(frozen=True)
 class PostgresSettings:
-    """Where and how to connect. `rds=True` defaults sslmode to `require`."""
+    """Where and how to connect. `rds=True` defaults sslmode to `require`. `params` holds every
+    other libpq parameter (sslrootcert, options, target_session_attrs, ...) as given."""
 
     host: str = "127.0.0.1"
-    port: int = 5432
+    port: int | str = 5432  # a str only for libpq's multi-host lists ("5432,5433")
     dbname: str = "postgres"
     user: str = "postgres"
     password: str | None = field(default=None, repr=False)
@@ -40,26 +45,41 @@ class PostgresSettings:
     application_name: str = "data-platform"
     connect_timeout: int = 10
     rds: bool = False
+    params: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_url(cls, url: str, **overrides: Any) -> PostgresSettings:
-        """Parse `postgresql://user:pass@host:port/db?sslmode=...`; keyword overrides win."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("postgres", "postgresql", "postgresql+psycopg2"):
-            raise PostgresError(f"not a Postgres URL (scheme {parts.scheme!r}): {mask_url(url)}")
-        query = dict(parse_qsl(parts.query))
+        """Parse a `postgresql://` URL with libpq's own rules (psycopg2's parse_dsn), keeping
+        every parameter (`?host=/socket/dir` included); keyword overrides win."""
+        from psycopg2 import ProgrammingError
+        from psycopg2.extensions import parse_dsn
+
+        scheme, sep, rest = url.partition("://")
+        if not sep or scheme not in _URL_SCHEMES:
+            raise PostgresError(f"not a Postgres URL (scheme {scheme!r}): {mask_url(url)}")
+        if rest.split("/", 1)[0].count("@") > 1:  # libpq would take the password's tail as host
+            raise PostgresError(
+                f"the Postgres URL {mask_url(url)} has more than one '@' before the host; "
+                "write an '@' inside the user or password as %40"
+            )
+        try:
+            params = parse_dsn(f"postgresql://{rest}")
+        except ProgrammingError as exc:
+            detail = mask_url(str(exc).strip().removeprefix("invalid dsn: "))
+            raise PostgresError(f"cannot parse the Postgres URL: {detail}") from None
         fields: dict[str, Any] = {
-            "host": unquote(parts.hostname or "127.0.0.1"),
-            "port": parts.port or 5432,
-            "dbname": unquote(parts.path.lstrip("/")) or "postgres",
-            "user": unquote(parts.username or "postgres"),
-            "password": unquote(parts.password) if parts.password is not None else None,
+            "host": params.pop("host", "127.0.0.1"),
+            "port": _port(params.pop("port", "5432"), url),
+            "dbname": params.pop("dbname", "postgres"),
+            "user": params.pop("user", "postgres"),
+            "password": params.pop("password", None),
         }
         for key in ("sslmode", "application_name"):
-            if key in query:
-                fields[key] = query[key]
-        if "connect_timeout" in query:
-            fields["connect_timeout"] = int(query["connect_timeout"])
+            if key in params:
+                fields[key] = params.pop(key)
+        if "connect_timeout" in params:
+            fields["connect_timeout"] = _number(params.pop("connect_timeout"), "connect_timeout")
+        fields["params"] = params
         fields.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**fields)
 
@@ -74,7 +94,7 @@ class PostgresSettings:
 
         fields: dict[str, Any] = {
             "host": pick("HOST"),
-            "port": int(port) if (port := pick("PORT")) else None,
+            "port": _port(port, f"{prefix}PORT") if (port := pick("PORT")) else None,
             "dbname": pick("DATABASE", "DB", "DBNAME"),
             "user": pick("USER", "USERNAME"),
             "password": pick("PASSWORD"),
@@ -95,11 +115,24 @@ class PostgresSettings:
         auth = quote(self.user, safe="")
         if self.password is not None:
             auth += ":" + (quote(self.password, safe="") if with_password else "***")
-        query = f"?sslmode={self.effective_sslmode}" if self.sslmode or self.rds else ""
-        return f"postgresql://{auth}@{self.host}:{self.port}/{quote(self.dbname)}{query}"
+        query: dict[str, str] = {}
+        if self.sslmode or self.rds:
+            query["sslmode"] = self.effective_sslmode
+        for key, value in self.params.items():
+            query[key] = value if with_password or key not in _SECRET_PARAMS else "***"
+        host = self.host
+        if host.startswith("/") or "," in host:  # a socket folder or a host list: as a parameter
+            query["host"], host = host, ""
+            query["port"], port = str(self.port), ""
+        else:
+            host = f"[{host}]" if ":" in host else host
+            port = f":{self.port}"
+        tail = f"?{urlencode(query, quote_via=quote)}" if query else ""
+        return f"postgresql://{auth}@{host}{port}/{quote(self.dbname, safe='')}{tail}"
 
     def connect_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
+            **self.params,
             "host": self.host,
             "port": self.port,
             "dbname": self.dbname,
@@ -113,8 +146,25 @@ class PostgresSettings:
         return kwargs
 
 
+def _number(value: str, what: str) -> int:
+    if not (value.isascii() and value.isdigit()):
+        raise PostgresError(f"{what} {value!r} is not a whole number")
+    return int(value)
+
+
+def _port(value: str, where: str) -> int | str:
+    """A port 1-65535, or libpq's comma-separated list of them (one per host)."""
+    parts = value.split(",")
+    if not all(p.isascii() and p.isdigit() and 1 <= int(p) <= 65535 for p in parts):
+        raise PostgresError(
+            f"port {value!r} in {mask_url(where)} is not a number from 1 to 65535; fix the port"
+        )
+    return int(value) if len(parts) == 1 else value
+
+
 def mask_url(url: str) -> str:
-    """The URL with any password replaced by `***`."""
+    """The text with any password replaced by `***`. A URL's password runs to the *last* `@`
+    of its word, so an unencoded `@` inside the password hides the rest too."""
     return _PASSWORD_IN_TEXT.sub(
         lambda m: f"{m.group(1)}***" if m.group(1) else f"{m.group(3)}***{m.group(5)}", url
     )
@@ -131,7 +181,7 @@ def connect(target: str | PostgresSettings) -> PgConnection:
     settings = as_settings(target)
     try:
         return psycopg2.connect(**settings.connect_kwargs())
-    except psycopg2.OperationalError as exc:
+    except psycopg2.Error as exc:  # OperationalError, or ProgrammingError for a bad parameter
         detail = mask_url(str(exc).strip())
         if settings.password:
             detail = detail.replace(settings.password, "***")

@@ -15,6 +15,10 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
     "s3": ("data_platform.s3sync.cli:s3", "Sync a local folder with an S3 prefix."),
     "silver": ("data_platform.silver.cli:silver", "Load raw CSV/Parquet snapshots into Postgres."),
     "dev": ("data_platform.devstack_cli:dev", "Throwaway Postgres + S3 server, demo and Dagit."),
+    "training": (
+        "data_platform.training.cli:training",
+        "Training samples: stats, export, PII checks.",
+    ),
 }
 
 

@@ -85,19 +85,24 @@ def s3_endpoint() -> Iterator[str]:
         server.stop()
 
 
-@pytest.fixture(scope="session")
-def s3_client(s3_endpoint: str):
+def make_s3_client(endpoint: str):
+    """A boto3 S3 client on `endpoint` with the dummy test credentials."""
     import boto3
     from botocore.config import Config
 
     return boto3.client(
         "s3",
-        endpoint_url=s3_endpoint,
+        endpoint_url=endpoint,
         region_name="us-east-1",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
         config=Config(max_pool_connections=32, retries={"max_attempts": 3}),
     )
+
+
+@pytest.fixture(scope="session")
+def s3_client(s3_endpoint: str):
+    return make_s3_client(s3_endpoint)
 
 
 @pytest.fixture

@@ -3,17 +3,16 @@ folder, written atomically so a secret is never readable by others, even for an 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from data_platform.core.files import write_atomically
 from data_platform.core.paths import cache_dir
 
 logger = logging.getLogger(__name__)
@@ -94,18 +93,8 @@ class CredentialCache:
             "session_token": credentials.session_token,
             "expiration": credentials.expiration.isoformat(),
         }
-        # mkstemp creates the file 0600, so the secret is never readable by others.
-        fd, temporary = tempfile.mkstemp(dir=self.directory, prefix=".", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as handle:
-                json.dump(payload, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
-            raise
+        # The temporary file is created 0600, so the secret is never readable by others.
+        write_atomically(path, json.dumps(payload).encode())
 
     def _ensure_private_directory(self) -> None:
         if not self.directory.exists():

@@ -8,9 +8,7 @@ writes (`put_if_absent`, `put_if_match`) raise the one `PreconditionFailed` type
 from __future__ import annotations
 
 import io
-import os
 import re
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -109,22 +107,19 @@ def strip_etag(etag: str) -> str:
 
 def download_to_path(store: ObjectStore, key: str, path: Path) -> ObjectInfo:
     """Stream `key` to a temp file next to `path`, fsync, then rename: never a truncated file."""
+    from data_platform.core.files import atomic_file, regular_file_mode
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.part")
-    try:
-        with store.open(key) as stream, open(temp, "wb") as out:
-            info = getattr(stream, "info", None)
-            while chunk := stream.read(_COPY_CHUNK):
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
+    with (
+        atomic_file(path, suffix=".part", mode=regular_file_mode()) as out,
+        store.open(key) as stream,
+    ):
+        info = getattr(stream, "info", None)
+        while chunk := stream.read(_COPY_CHUNK):
+            out.write(chunk)
         if info is None:
             info = store.head(key)
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
     return info
 
 

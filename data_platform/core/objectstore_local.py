@@ -15,13 +15,19 @@ import hashlib
 import json
 import os
 import stat
-import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from data_platform.core.files import (
+    AtomicFile,
+    atomic_file,
+    file_md5,
+    regular_file_mode,
+    write_atomically,
+)
 from data_platform.core.objectstore import (
     ObjectInfo,
     ObjectNotFound,
@@ -130,14 +136,19 @@ class LocalObjectStore:
     ) -> str:
         path = self._path(key)
         clean_metadata = normalize_metadata(metadata)
-        temp, etag, written = self._temp_file(key, path, data)
-        try:
+        digest = hashlib.md5(usedforsecurity=False)
+        with ExitStack() as stack:
+            out = self._temp_file(key, path, stack)
+            for chunk in _chunks(data):
+                digest.update(chunk)
+                out.write(chunk)
+            written = os.fstat(out.fileno())
             with self._locked(key, exclusive=True):
                 if condition is not None:
                     self._check(key, path, *condition)
                 sidecar = {
                     "key": key,
-                    "etag": etag,
+                    "etag": digest.hexdigest(),
                     "size": written.st_size,
                     "inode": written.st_ino,
                     "mtime_ns": written.st_mtime_ns,
@@ -145,16 +156,14 @@ class LocalObjectStore:
                 }
                 self._write_sidecar(key, sidecar)
                 try:
-                    os.replace(temp, path)
+                    out.commit()
                 except IsADirectoryError:
                     self._sidecar(key).unlink(missing_ok=True)
                     raise ObjectStoreError(
                         f"cannot store {key!r} in {self.root}: a folder has that name "
                         "(a local store cannot hold both 'a' and 'a/b')"
                     ) from None
-        finally:
-            temp.unlink(missing_ok=True)
-        return etag
+        return digest.hexdigest()
 
     def _check(self, key: str, path: Path, kind: str, expected_etag: str) -> None:
         try:
@@ -169,16 +178,16 @@ class LocalObjectStore:
                 f"{key!r} in {self.root} {state} since etag {expected_etag}; read it and retry"
             )
 
-    def _temp_file(
-        self, key: str, path: Path, data: bytes | BinaryIO
-    ) -> tuple[Path, str, os.stat_result]:
-        """Write `data` next to `path`, fsynced; return the temp path, MD5 hex and its stat."""
-        temp = path.with_name(f"{RESERVED}-tmp-{uuid.uuid4().hex}")
+    def _temp_file(self, key: str, path: Path, stack: ExitStack) -> AtomicFile:
+        """A temporary file next to `path` (a reserved name listings skip), open in `stack`."""
         for attempt in range(5):
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                out = open(temp, "xb")  # noqa: SIM115 - closed below
-                break
+                return stack.enter_context(
+                    atomic_file(
+                        path, prefix=f"{RESERVED}-tmp-", suffix="", mode=regular_file_mode()
+                    )
+                )
             except (FileExistsError, NotADirectoryError):
                 raise ObjectStoreError(
                     f"cannot store {key!r} in {self.root}: a parent of it is an object, not a "
@@ -187,19 +196,7 @@ class LocalObjectStore:
             except FileNotFoundError:
                 if attempt == 4:  # a concurrent delete kept removing the emptied folder
                     raise
-        digest = hashlib.md5(usedforsecurity=False)
-        try:
-            with out:
-                for chunk in _chunks(data):
-                    digest.update(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-                written = os.fstat(out.fileno())
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
-        return temp, digest.hexdigest(), written
+        raise AssertionError("unreachable")
 
     def _info(self, key: str, st: os.stat_result, source: Path | Any) -> ObjectInfo:
         """Etag and metadata from the sidecar if it describes this very file, else recomputed."""
@@ -275,15 +272,8 @@ class LocalObjectStore:
     def _write_sidecar(self, key: str, content: dict[str, Any]) -> None:
         target = self._sidecar(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        temp = target.with_name(f"{target.name}.{uuid.uuid4().hex}.tmp")
-        try:
-            with open(temp, "w", encoding="utf-8") as out:
-                json.dump(content, out, ensure_ascii=False)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temp, target)
-        finally:
-            temp.unlink(missing_ok=True)
+        text = json.dumps(content, ensure_ascii=False)
+        write_atomically(target, text.encode("utf-8"), mode=regular_file_mode())
 
     @contextmanager
     def _locked(self, key: str, *, exclusive: bool) -> Iterator[None]:
@@ -318,15 +308,11 @@ def _chunks(data: bytes | BinaryIO) -> Iterator[bytes]:
 
 
 def _md5_of(source: Path | Any) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
     if isinstance(source, Path):
-        with open(source, "rb") as stream:
-            while chunk := stream.read(_CHUNK):
-                digest.update(chunk)
-        return digest.hexdigest()
+        return file_md5(source)
     position = source.tell()  # an open file: hash it, then rewind for the caller
     source.seek(0)
-    while chunk := source.read(_CHUNK):
-        digest.update(chunk)
-    source.seek(position)
-    return digest.hexdigest()
+    try:
+        return file_md5(source)
+    finally:
+        source.seek(position)

@@ -7,16 +7,15 @@ remembered: a second write inside the same timestamp tick would go unnoticed (gi
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import os
-import tempfile
 import threading
 import time
 from pathlib import Path
 
+from data_platform.core.files import write_atomically
 from data_platform.s3sync.hashing import Digests
 
 log = logging.getLogger(__name__)
@@ -100,15 +99,7 @@ class HashCache:
             payload = json.dumps({"format": _FORMAT, "entries": self._entries})
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-")
-            try:
-                with os.fdopen(fd, "w") as handle:
-                    handle.write(payload)
-                os.replace(tmp, self.path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
+            write_atomically(self.path, payload.encode())
         except OSError as exc:
             log.warning("could not save hash cache %s: %s", self.path, exc)
         self._dirty = False

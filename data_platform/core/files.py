@@ -1,0 +1,130 @@
+"""Local files written whole or not at all, and read in blocks for hashing.
+
+`atomic_file` is the one place that writes a file next to its target, fsyncs it and renames it
+into place; a reader never sees a half-written file and an error (or Ctrl-C) leaves no temporary
+file behind. `file_md5`/`feed_file` are the one read loop behind every file digest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+READ_BLOCK = 1024 * 1024
+
+
+class AtomicFile:
+    """A temporary file next to `target`; `commit()` makes it the target (once)."""
+
+    def __init__(self, target: Path, handle: BinaryIO, temp: Path, durable: bool) -> None:
+        self.target = target
+        self.handle = handle
+        self.temp = temp
+        self.durable = durable
+        self.committed = False
+
+    def write(self, data: bytes | memoryview) -> int:
+        return self.handle.write(data)
+
+    def fileno(self) -> int:
+        return self.handle.fileno()
+
+    def commit(self) -> None:
+        """fsync (when durable), close and rename over the target."""
+        if self.committed:
+            return
+        self.handle.flush()
+        if self.durable:
+            os.fsync(self.handle.fileno())
+        self.handle.close()
+        os.replace(self.temp, self.target)
+        self.committed = True
+
+
+@contextlib.contextmanager
+def atomic_file(
+    target: Path,
+    *,
+    prefix: str | None = None,
+    suffix: str = ".tmp",
+    mode: int | None = None,
+    durable: bool = True,
+) -> Iterator[AtomicFile]:
+    """Write `target` through a temporary file in its folder (named `prefix...suffix`, default
+    `.<name>.<random>.tmp`). The file is committed when the block ends normally unless the
+    block committed it already (e.g. under a lock); on an exception it is removed.
+
+    `mode` None keeps mkstemp's 0600 (right for secrets); pass `regular_file_mode()` for a file
+    anyone may read as the umask allows. `durable=False` skips the fsync, for bulk data whose
+    loss on a power cut only costs a re-download.
+    """
+    target = Path(target)
+    fd, temp_name = tempfile.mkstemp(
+        dir=target.parent,
+        prefix=prefix if prefix is not None else f".{target.name}.",
+        suffix=suffix,
+    )
+    temp = Path(temp_name)
+    try:
+        if mode is not None:
+            os.fchmod(fd, mode)
+        out = AtomicFile(target, os.fdopen(fd, "wb", buffering=0), temp, durable)
+    except BaseException:
+        os.close(fd)
+        temp.unlink(missing_ok=True)
+        raise
+    try:
+        with out.handle:
+            yield out
+            out.commit()
+    finally:
+        if not out.committed:
+            temp.unlink(missing_ok=True)
+
+
+def write_atomically(target: Path, data: bytes, *, mode: int | None = None) -> None:
+    """The whole of `data` at `target`, or the old file untouched."""
+    with atomic_file(target, mode=mode) as out:
+        out.write(data)
+
+
+@functools.cache
+def _umask() -> int:
+    # /proc tells the umask without changing it (os.umask would race with other threads).
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def regular_file_mode() -> int:
+    """The permissions `open(path, "w")` would give a new file under the current umask."""
+    return 0o666 & ~_umask()
+
+
+def feed_file(source: Path | BinaryIO, update: Callable[[memoryview], object]) -> None:
+    """Pass the bytes of a file (a path, or an open binary file from its current position) to
+    `update` in blocks, e.g. a hashlib object's `update`."""
+    buffer = bytearray(READ_BLOCK)
+    view = memoryview(buffer)
+    with (
+        open(source, "rb") if isinstance(source, Path) else contextlib.nullcontext(source) as handle
+    ):
+        while count := handle.readinto(buffer):
+            update(view[:count])
+
+
+def file_md5(source: Path | BinaryIO) -> str:
+    """MD5 hex of a file's bytes (S3's ETag of a single-part object)."""
+    digest = hashlib.md5(usedforsecurity=False)
+    feed_file(source, digest.update)
+    return digest.hexdigest()

@@ -14,17 +14,23 @@ REDRAW_SECONDS = 0.1
 class StatusLine:
     """Redraws at most every 0.1 s; quiet (and free) when the stream is not a terminal."""
 
-    def __init__(self, stream: TextIO | None = None, enabled: bool | None = None) -> None:
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        enabled: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = self.stream.isatty() if enabled is None else enabled
-        self._last_draw = 0.0
+        self._clock = clock
+        self._last_draw = -REDRAW_SECONDS
         self._lock = threading.Lock()
 
     def update(self, render: Callable[[], str], force: bool = False) -> None:
         """Draw `render()` unless the line was drawn less than 0.1 s ago (or `force`)."""
         if not self.enabled:
             return
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             if not force and now - self._last_draw < REDRAW_SECONDS:
                 return

@@ -5,12 +5,16 @@ from data_platform.core.terminal import StatusLine
 
 def test_redraws_are_throttled_and_finish_keeps_the_last_state() -> None:
     stream = io.StringIO()
-    line = StatusLine(stream, enabled=True)
+    now = [100.0]
+    line = StatusLine(stream, enabled=True, clock=lambda: now[0])
     line.update(lambda: "one")
-    line.update(lambda: "two")  # within 0.1 s of the first: skipped
+    now[0] += 0.05
+    line.update(lambda: "two")  # 0.05 s after the last draw: skipped
+    now[0] += 0.06
+    line.update(lambda: "three")  # 0.11 s after it: drawn
     line.finish(lambda: "done")
     text = stream.getvalue()
-    assert "one" in text and "two" not in text
+    assert "one" in text and "two" not in text and "three" in text
     assert text.endswith("\rdone\x1b[K\n")
 
 

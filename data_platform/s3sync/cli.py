@@ -5,6 +5,7 @@ boto3 is imported inside the commands (through core.aws) so the rest of the CLI 
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -93,9 +94,16 @@ def _finish(report: SyncReport, bucket: str) -> None:
         raise SystemExit(1)
 
 
+def _stop_on_sigterm(signum: int, _frame: object) -> None:
+    # Unwinds like Ctrl-C: transfers in flight remove their temporary files and abort their
+    # multipart uploads before the process exits with 128 + SIGTERM.
+    raise SystemExit(128 + signum)
+
+
 @click.group("s3")
 def s3() -> None:
     """Sync a local folder with an S3 prefix (identical files are skipped by content)."""
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
 
 
 @s3.command("upload")

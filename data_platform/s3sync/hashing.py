@@ -12,11 +12,12 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from data_platform.core.files import feed_file
+
 MIB = 1024 * 1024
 MIN_PART_SIZE = 5 * MIB  # S3 refuses smaller parts (except the last)
 MAX_PARTS = 10_000
 AWS_DEFAULT_PART_SIZE = 8 * MIB  # aws-cli / boto3 TransferConfig default
-READ_BLOCK = 1 * MIB
 
 
 @dataclass(frozen=True)
@@ -126,9 +127,5 @@ class DigestBuilder:
 def compute_digests(path: Path, part_sizes: list[int] | tuple[int, ...] = ()) -> Digests:
     """MD5 of the file and its multipart ETag for each part size, in one read pass."""
     builder = DigestBuilder(part_sizes)
-    buffer = bytearray(READ_BLOCK)
-    view = memoryview(buffer)
-    with open(path, "rb") as handle:
-        while count := handle.readinto(buffer):
-            builder.update(view[:count])
+    feed_file(path, builder.update)
     return builder.result()

@@ -22,6 +22,13 @@ class SyncError(Exception):
     """A problem that stops the whole sync before anything is transferred."""
 
 
+class Cancelled(Exception):
+    """The sync is stopping (SIGTERM or Ctrl-C): a transfer in flight cleans up and ends."""
+
+    def __str__(self) -> str:
+        return "stopped before it finished"
+
+
 @dataclass(frozen=True)
 class LocalFile:
     relative: str  # POSIX path relative to the synced directory
@@ -37,6 +44,23 @@ class LocalFile:
 class Failure:
     name: str  # relative path or key
     reason: str
+
+
+NOT_UTF8 = "file name is not valid UTF-8 (S3 keys must be); rename the file"
+
+
+def is_utf8(name: str) -> bool:
+    """False for names the OS handed over with undecodable bytes (surrogate escapes)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def printable(name: str) -> str:
+    """The name with undecodable bytes shown as \\xNN, safe to print on any terminal."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 def describe_os_error(exc: OSError) -> str:
@@ -70,6 +94,9 @@ def scan_local_dir(root: Path) -> tuple[list[LocalFile], list[Failure]]:
         for entry in entries:
             relative = relative_dir + entry.name
             if entry.name.endswith(TEMP_SUFFIX):
+                continue
+            if not is_utf8(entry.name):
+                problems.append(Failure(printable(relative), NOT_UTF8))
                 continue
             try:
                 entry_stat = entry.stat()

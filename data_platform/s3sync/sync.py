@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,6 +34,11 @@ from data_platform.s3sync.keys import (
     local_path_for,
     normalize_prefix,
 )
+from data_platform.s3sync.leftovers import (
+    STALE_UPLOAD_AGE,
+    abort_stale_uploads,
+    remove_temp_files,
+)
 from data_platform.s3sync.progress import Progress, human_bytes
 from data_platform.s3sync.transfer import Transfers
 
@@ -48,6 +55,7 @@ class SyncOptions:
     workers: int = DEFAULT_WORKERS
     memory_budget: int = DEFAULT_MEMORY_BUDGET  # bytes uploads may hold in memory at once
     cache_dir: Path | None = None  # None: digests are kept for this run only
+    stale_upload_age: timedelta = STALE_UPLOAD_AGE  # our unfinished uploads older than this go
     progress_enabled: bool | None = None  # None: only when stderr is a terminal
 
 
@@ -99,13 +107,14 @@ def _execute(
         total = sum(size for _, size, _, _ in jobs)
         progress = Progress(report.direction, len(jobs), total, enabled=options.progress_enabled)
         workers = max(1, options.workers)
+        cancelled = threading.Event()
         with (
             ThreadPoolExecutor(workers, thread_name_prefix="s3sync-part") as part_pool,
             ThreadPoolExecutor(workers, thread_name_prefix="s3sync-file") as file_pool,
         ):
             memory = ByteBudget(options.memory_budget)
             transfers = Transfers(
-                client, bucket, options.policy, cache, progress, part_pool, memory
+                client, bucket, options.policy, cache, progress, part_pool, memory, cancelled
             )
             futures = {file_pool.submit(work, transfers): name for name, _, _, work in jobs}
             try:
@@ -113,6 +122,9 @@ def _execute(
                     _record(report, futures[future], future)
                     progress.file_done()
             except BaseException:
+                # Ctrl-C or SIGTERM: transfers in flight stop at their next block and clean up
+                # (temporary files removed, multipart uploads aborted) before we exit.
+                cancelled.set()
                 file_pool.shutdown(wait=True, cancel_futures=True)
                 raise
             finally:
@@ -168,9 +180,22 @@ def upload_directory(
         (file.relative, file.size, key_for(prefix, file.relative), _upload_job(file, prefix))
         for file in pending
     ]
+    if jobs and not options.dry_run:
+        _abort_stale_uploads(client, bucket, prefix, {key for _, _, key, _ in jobs}, options)
     _execute(jobs, report, client, bucket, cache, options)
     report.seconds = time.monotonic() - started
     return report
+
+
+def _abort_stale_uploads(
+    client: Any, bucket: str, prefix: str, keys: set[str], options: SyncOptions
+) -> None:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        abort_stale_uploads(client, bucket, prefix, keys, options.stale_upload_age)
+    except (BotoCoreError, ClientError) as exc:  # e.g. no s3:ListBucketMultipartUploads
+        log.warning("could not look for unfinished uploads under %s: %s", prefix, exc)
 
 
 def _without_identical(
@@ -221,6 +246,8 @@ def download_prefix(
     prefix = normalize_prefix(prefix)
     report = SyncReport("download", dry_run=options.dry_run)
     remote = list_remote(client, bucket, prefix)
+    if local_dir.is_dir() and not options.dry_run:
+        remove_temp_files(local_dir)
 
     cache = HashCache.for_directory(local_dir, options.cache_dir)
     wanted: list[tuple[ObjectInfo, Path, str]] = []

@@ -7,25 +7,27 @@ import contextlib
 import hashlib
 import mimetypes
 import os
-import tempfile
+import threading
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
+from data_platform.core.files import regular_file_mode
 from data_platform.core.objectstore import ObjectInfo
 from data_platform.s3sync.budget import ByteBudget
 from data_platform.s3sync.compare import METADATA_MD5, local_digests, remember_if_unchanged
-from data_platform.s3sync.hashcache import HashCache, now_ns
-from data_platform.s3sync.hashing import (
-    READ_BLOCK,
-    DigestBuilder,
-    Digests,
-    PartPolicy,
-    compute_digests,
-    part_sizes_to_try,
-)
-from data_platform.s3sync.inventory import TEMP_SUFFIX, LocalFile
+from data_platform.s3sync.download import Downloader
+from data_platform.s3sync.hashcache import HashCache, file_signature, now_ns
+from data_platform.s3sync.hashing import Digests, PartPolicy
+from data_platform.s3sync.inventory import Cancelled, LocalFile
 from data_platform.s3sync.progress import Progress
+
+
+class ChangedWhileUploading(Exception):
+    """The local file changed between the scan and the end of its upload."""
+
+    def __str__(self) -> str:
+        return "changed while it was uploaded; nothing was stored, run the sync again"
 
 
 def _content_md5(digest: bytes) -> str:
@@ -36,7 +38,7 @@ def _content_type(name: str) -> str:
     return mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
-def _wait_all(futures: list[Future]) -> list[Any]:
+def wait_all(futures: list[Future]) -> list[Any]:
     """Results in order; on the first error cancel what has not started and wait for the rest."""
     done, _ = wait(futures, return_when=FIRST_EXCEPTION)
     if any(f.exception() for f in done):
@@ -46,11 +48,10 @@ def _wait_all(futures: list[Future]) -> list[Any]:
     return [future.result() for future in futures]
 
 
-def _current_umask() -> int:
-    # Reading the umask means setting it; done once, before worker threads create files.
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+def _check_unchanged(file: LocalFile, now: os.stat_result) -> None:
+    # size, mtime, ctime and inode: what the scan saw must still be what is on disk
+    if file_signature(now) != file_signature(file.stat):
+        raise ChangedWhileUploading()
 
 
 class Transfers:
@@ -65,6 +66,7 @@ class Transfers:
         progress: Progress,
         part_pool: ThreadPoolExecutor,
         memory: ByteBudget,
+        cancelled: threading.Event,
     ) -> None:
         self.client = client
         self.bucket = bucket
@@ -73,7 +75,12 @@ class Transfers:
         self.progress = progress
         self.part_pool = part_pool
         self.memory = memory
-        self.file_mode = 0o666 & ~_current_umask()
+        self.cancelled = cancelled
+        self.downloader = Downloader(self, regular_file_mode())
+
+    def _check_cancelled(self) -> None:
+        if self.cancelled.is_set():
+            raise Cancelled()
 
     # -- upload -----------------------------------------------------------------------------
 
@@ -83,8 +90,10 @@ class Transfers:
             return self._upload_multipart(file, key)
         started = now_ns()
         with self.memory.reserve(file.size):
+            self._check_cancelled()
             with open(file.path, "rb") as handle:
                 data = handle.read()
+                _check_unchanged(file, os.fstat(handle.fileno()))
             digest = hashlib.md5(data)
             self.client.put_object(
                 Bucket=self.bucket,
@@ -124,7 +133,9 @@ class Transfers:
             for number, offset in enumerate(offsets, start=1)
         ]
         try:
-            parts = _wait_all(futures)
+            parts = wait_all(futures)
+            self._check_cancelled()
+            _check_unchanged(file, os.stat(file.path))  # parts were read at different times
             self.client.complete_multipart_upload(
                 Bucket=self.bucket,
                 Key=key,
@@ -143,6 +154,7 @@ class Transfers:
         self, path: Path, key: str, upload_id: str, number: int, offset: int, part_size: int
     ) -> tuple[int, str, bytes, int]:
         with self.memory.reserve(part_size):
+            self._check_cancelled()
             with open(path, "rb") as handle:
                 handle.seek(offset)
                 data = handle.read(part_size)
@@ -158,76 +170,5 @@ class Transfers:
         self.progress.add_bytes(len(data))
         return number, response["ETag"], digest, len(data)
 
-    # -- download ---------------------------------------------------------------------------
-
     def download(self, remote: ObjectInfo, target: Path, relative: str) -> int:
-        """Write `remote` to `target` through a temporary file in the same folder + rename."""
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp_name = tempfile.mkstemp(
-            dir=target.parent, prefix=f".{target.name}.", suffix=TEMP_SUFFIX
-        )
-        part_sizes = part_sizes_to_try(remote.size, remote.etag, self.policy)
-        try:
-            os.fchmod(fd, self.file_mode)  # mkstemp creates 0600; match a normal file
-            with os.fdopen(fd, "wb") as handle:
-                if self.policy.is_multipart(remote.size):
-                    last_modified = self._ranged_get(remote, handle.fileno())
-                    digests = None
-                else:
-                    last_modified, digests = self._streamed_get(remote, handle, part_sizes)
-            timestamp = last_modified.timestamp()
-            os.utime(temp_name, (timestamp, timestamp))
-            os.replace(temp_name, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp_name)
-            raise
-        started = now_ns()
-        stat = os.stat(target)
-        if digests is None:
-            digests = compute_digests(target, part_sizes)
-        self.cache.store(relative, stat, digests, started)
-        return remote.size
-
-    def _streamed_get(
-        self, remote: ObjectInfo, handle: Any, part_sizes: list[int]
-    ) -> tuple[Any, Digests]:
-        response = self.client.get_object(
-            Bucket=self.bucket, Key=remote.key, IfMatch=f'"{remote.etag}"'
-        )
-        builder = DigestBuilder(part_sizes)
-        received = 0
-        for chunk in response["Body"].iter_chunks(READ_BLOCK):
-            handle.write(chunk)
-            builder.update(chunk)
-            received += len(chunk)
-            self.progress.add_bytes(len(chunk))
-        expected = response["ContentLength"]
-        if received != expected:
-            raise OSError(f"connection closed after {received} of {expected} bytes")
-        return response["LastModified"], builder.result()
-
-    def _ranged_get(self, remote: ObjectInfo, fileno: int) -> Any:
-        part_size = self.policy.part_size_for(remote.size)
-        futures = [
-            self.part_pool.submit(self._get_range, remote, fileno, offset, part_size)
-            for offset in range(0, remote.size, part_size)
-        ]
-        return _wait_all(futures)[0]
-
-    def _get_range(self, remote: ObjectInfo, fileno: int, offset: int, length: int) -> Any:
-        last = min(offset + length, remote.size) - 1
-        response = self.client.get_object(
-            Bucket=self.bucket,
-            Key=remote.key,
-            Range=f"bytes={offset}-{last}",
-            IfMatch=f'"{remote.etag}"',  # every range from the same version
-        )
-        position = offset
-        for chunk in response["Body"].iter_chunks(READ_BLOCK):
-            os.pwrite(fileno, chunk, position)
-            position += len(chunk)
-            self.progress.add_bytes(len(chunk))
-        if position != last + 1:
-            raise OSError(f"range {offset}-{last} of {remote.key} ended at {position}")
-        return response["LastModified"]
+        return self.downloader.download(remote, target, relative)

@@ -34,20 +34,24 @@ class CountingClient:
         self.calls[model.name] += 1
 
 
-@pytest.fixture
-def counting(s3_endpoint: str) -> CountingClient:
+def s3_client_for(endpoint_url: str):
+    """A client of the test server or of a proxy in front of it."""
     import boto3
     from botocore.config import Config
 
-    client = boto3.client(
+    return boto3.client(
         "s3",
-        endpoint_url=s3_endpoint,
+        endpoint_url=endpoint_url,
         region_name="us-east-1",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
         config=Config(max_pool_connections=32),
     )
-    return CountingClient(client)
+
+
+@pytest.fixture
+def counting(s3_endpoint: str) -> CountingClient:
+    return CountingClient(s3_client_for(s3_endpoint))
 
 
 @pytest.fixture

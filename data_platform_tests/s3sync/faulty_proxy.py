@@ -1,0 +1,112 @@
+"""A real HTTP proxy in front of the moto server that misbehaves on purpose.
+
+It forwards every request unchanged (moto does not check the signature's host) and can cut a GET
+body after half of it, flip a byte of GET bodies, trickle GET bodies slowly, or hold UploadPart
+requests for a while, so the client meets real broken connections, not mocks.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlparse
+
+_HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "proxy-connection"}
+
+
+@dataclass
+class Faults:
+    cut_bodies: int = 0  # this many GET bodies end (connection closed) after half their bytes
+    corrupt_bodies: bool = False  # flip the first byte of every GET body
+    trickle_bytes_per_second: int = 0  # 0: full speed
+    hold_upload_parts_seconds: float = 0.0
+    bodies_cut: int = 0
+
+
+class FaultyProxy:
+    def __init__(self, upstream: str, faults: Faults) -> None:
+        parsed = urlparse(upstream)
+        self.upstream = (parsed.hostname, parsed.port)
+        self.faults = faults
+        self._lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.endpoint_url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FaultyProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _take_cut(self) -> bool:
+        with self._lock:
+            if self.faults.bodies_cut < self.faults.cut_bodies:
+                self.faults.bodies_cut += 1
+                return True
+            return False
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                if "uploadId=" in self.path and "partNumber=" in self.path:
+                    time.sleep(proxy.faults.hold_upload_parts_seconds)
+                upstream = http.client.HTTPConnection(*proxy.upstream, timeout=60)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_HEADERS}
+                upstream.request(self.command, self.path, body=body, headers=headers)
+                response = upstream.getresponse()
+                data = response.read()
+                upstream.close()
+                is_object = self.command == "GET" and "list-type=" not in self.path
+                is_body = is_object and response.status in (200, 206) and data
+                self.send_response(response.status)
+                skip = _HOP_HEADERS if self.command == "HEAD" else _HOP_HEADERS | {"content-length"}
+                for name, value in response.getheaders():
+                    if name.lower() not in skip:
+                        self.send_header(name, value)
+                if self.command != "HEAD":
+                    self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if not is_body:
+                    self.wfile.write(data)
+                    return
+                if proxy.faults.corrupt_bodies:
+                    data = bytes([data[0] ^ 0xFF]) + data[1:]
+                if proxy._take_cut():
+                    self.wfile.write(data[: len(data) // 2])
+                    self.wfile.flush()
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    self.close_connection = True
+                    return
+                self._send_slowly(data)
+
+            def _send_slowly(self, data: bytes) -> None:
+                rate = proxy.faults.trickle_bytes_per_second
+                if not rate:
+                    self.wfile.write(data)
+                    return
+                step = max(1, rate // 20)
+                for start in range(0, len(data), step):
+                    self.wfile.write(data[start : start + step])
+                    self.wfile.flush()
+                    time.sleep(0.05)
+
+            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _forward
+
+        return Handler

@@ -1,0 +1,2 @@
+"""Seed 004: the daily automotive parts price pipeline (crawl, self-heal, transform, upsert,
+report). Engine modules are plain Python; `defs.py` maps them onto Dagster."""

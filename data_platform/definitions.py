@@ -4,6 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from data_platform.parts import defs as parts
 from data_platform.resources import shared_resources
 from data_platform.silver import defs as silver
 from data_platform.silver.presets import list_presets
@@ -15,7 +16,9 @@ USER_PRESETS_DIR = Path("presets")
 
 def build_definitions() -> dg.Definitions:
     presets = list_presets(USER_PRESETS_DIR)
-    return dg.Definitions.merge(silver.defs(presets), dg.Definitions(resources=shared_resources()))
+    return dg.Definitions.merge(
+        silver.defs(presets), parts.defs(), dg.Definitions(resources=shared_resources())
+    )
 
 
 defs = build_definitions()

@@ -16,7 +16,8 @@ from data_platform.parts.supplier_server import Catalog, SupplierServer
 
 
 class Webhook:
-    """Records the JSON bodies POSTed to it, like Slack's incoming webhook (answers "ok")."""
+    """Records the JSON bodies POSTed to it; answers {"ok":true} like Slack's Web API (the webhook
+    notifier only checks the status, the bot client reads the JSON)."""
 
     def __init__(self) -> None:
         self.messages: list[dict[str, Any]] = []
@@ -27,9 +28,10 @@ class Webhook:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 received.append(json.loads(body))
                 self.send_response(200)
-                self.send_header("Content-Length", "2")
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", "11")
                 self.end_headers()
-                self.wfile.write(b"ok")
+                self.wfile.write(b'{"ok":true}')
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

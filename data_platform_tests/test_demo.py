@@ -53,6 +53,8 @@ def test_demo_runs_every_step_and_cleans_up() -> None:
     assert "identical" in done.stdout
     assert "== silver ==" in done.stdout
     assert "every partition holds exactly the rows of its raw files" in done.stdout
+    assert "== parts ==" in done.stdout
+    assert "verified: transient failures healed, the broken page reported" in done.stdout
     assert set(_processes_mentioning("data-platform-")) <= before
 
 

@@ -1,0 +1,79 @@
+"""`data-platform parts` as a user runs it: a subprocess against a local supplier and Postgres."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from data_platform.parts.supplier_server import Reply, synthetic_catalog
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "data_platform.cli", "parts", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+
+
+def write_config(path: Path, base_url: str) -> Path:
+    path.write_text(
+        f'code = "shop"\nbase_url = "{base_url}"\ncar_types = ["아반떼", "쏘나타"]\n'
+        "max_pages = 3\nmax_attempts = 2\nbackoff_seconds = 0.01\nmax_retry_rounds = 1\n"
+        "round_delay_seconds = 0\ntimeout_seconds = 2\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_run_prints_json_and_failed_lists_what_still_fails(supplier, pg_url, tmp_path) -> None:
+    server = supplier(synthetic_catalog(["아반떼", "쏘나타"], pages=2, items_per_page=10))
+    server.fail_always("쏘나타", 2, Reply(500))
+    config = write_config(tmp_path / "shop.toml", server.base_url)
+    common = ["--db-url", pg_url]
+
+    done = cli("run", "--date", "2026-11-20", "--supplier-config", str(config), *common,
+               "--store", str(tmp_path / "store"), "--json")  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    summary, _, payload = done.stdout.partition("\n")
+    assert summary.startswith("shop 2026-11-20: 5 requests, 4 ok, 1 failed, 0 healed, 1 still")
+    result = json.loads(payload)
+    assert {k: result[k] for k in ("requests", "succeeded", "failed", "still_failing")} == {
+        "requests": 5, "succeeded": 4, "failed": 1, "still_failing": 1
+    }  # fmt: skip
+    assert result["offers"] == 30 and result["dropped"] == 0
+    assert result["rows_upserted"] == 20 and result["skipped"] is False
+
+    listed = cli("failed", "--date", "2026-11-20", "--supplier", "shop", *common, "--json")
+
+    assert listed.returncode == 0, listed.stderr
+    [row] = json.loads(listed.stdout)
+    assert (row["page"], row["status"], row["attempts"], row["rounds"]) == (2, 500, 4, 1)
+    plain = cli("failed", "--date", "2026-11-20", *common)
+    assert plain.stdout.strip().endswith("1 failed URL(s) on 2026-11-20")
+
+
+def test_bad_input_gets_one_clear_line(tmp_path, pg_url) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('code = "Shop!"\nbase_url = "ftp://x"\ncar_types = []\nmax_pagez = 1\n')
+
+    done = cli("run", "--date", "2026-11-20", "--supplier-config", str(bad),
+               "--db-url", pg_url, "--store", str(tmp_path))  # fmt: skip
+
+    assert done.returncode == 1
+    assert done.stderr.startswith("Error: ") and "unknown setting(s) max_pagez" in done.stderr
+    assert "Traceback" not in done.stderr
+
+    bad.write_text('code = "Shop!"\nbase_url = "ftp://x"\ncar_types = []\n')
+    done = cli("run", "--date", "2026-11-20", "--supplier-config", str(bad),
+               "--db-url", pg_url, "--store", str(tmp_path))  # fmt: skip
+    assert "code must be" in done.stderr and "base_url must start" in done.stderr
+    assert "car_types must be" in done.stderr and "Traceback" not in done.stderr
+
+    wrong_day = cli("failed", "--date", "20-11-2026", "--db-url", pg_url)
+    assert wrong_day.returncode == 2 and "use YYYY-MM-DD" in wrong_day.stderr

@@ -20,6 +20,7 @@ DEMO_STEPS: tuple[str, ...] = (
     "data_platform.s3sync.demo:run_demo",
     "data_platform.silver.demo:run_demo",
     "data_platform.parts.demo:run_demo",
+    "data_platform.training.demo:run_demo",
 )
 DEMO_BUCKET = "data-platform-demo"
 

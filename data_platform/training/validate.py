@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from data_platform.training import pii
 from data_platform.training.backends import SampleStore
@@ -47,23 +48,41 @@ class ValidationReport:
         )
 
 
-def check_lines(data: bytes, location: str, seen_ids: dict[str, str]) -> Iterator[Problem]:
-    """Problems in one JSONL file; `seen_ids` (id -> first location) spans files."""
+@dataclass
+class CheckedLine:
+    line: int
+    record: dict[str, Any] | None  # None: not a JSON object
+    problems: list[Problem]
+
+    @property
+    def complete(self) -> bool:
+        """Readable and has every required field (PII or a repeated id aside)."""
+        return self.record is not None and not any(
+            p.kind.startswith("missing-") for p in self.problems
+        )
+
+
+def checked_lines(data: bytes, location: str, seen_ids: dict[str, str]) -> Iterator[CheckedLine]:
+    """Each line with its problems; `seen_ids` (id -> first location) spans files."""
     for number, raw in numbered_lines(data):
         try:
             record = decode_line(raw)
         except ValueError:
-            yield Problem(location, number, "$", "bad-json")
+            yield CheckedLine(number, None, [Problem(location, number, "$", "bad-json")])
             continue
-        for name in REQUIRED_FIELDS:
-            if name not in record:
-                yield Problem(location, number, f"$.{name}", f"missing-{name}")
+        problems = [
+            Problem(location, number, f"$.{name}", f"missing-{name}")
+            for name in REQUIRED_FIELDS
+            if name not in record
+        ]
         sample_id = str(record.get("id", ""))
         if sample_id in seen_ids:
-            yield Problem(location, number, "$.id", "duplicate-id")
+            problems.append(Problem(location, number, "$.id", "duplicate-id"))
         seen_ids.setdefault(sample_id, f"{location}:{number}")
-        for finding in pii.scan(record):
-            yield Problem(location, number, finding.path, finding.kind)
+        problems.extend(
+            Problem(location, number, finding.path, finding.kind) for finding in pii.scan(record)
+        )
+        yield CheckedLine(number, record, problems)
 
 
 def validate_task(
@@ -80,7 +99,8 @@ def validate_task(
         data = backend.store.get(info.key)
         report.files += 1
         report.samples += count_lines(data)
-        report.problems.extend(check_lines(data, backend.location(info.key), seen_ids))
+        for checked in checked_lines(data, backend.location(info.key), seen_ids):
+            report.problems.extend(checked.problems)
         if on_file is not None:
             on_file(done, len(infos))
     return report

@@ -1,19 +1,20 @@
-"""Benchmark: loading one silver snapshot, ours against `psql \\copy` and pandas `to_sql`.
+"""Benchmark: `data-platform silver load` as a whole process against `psql \\copy`.
 
-One generated CSV (Korean text, quoted commas; ~100 MB at 1 M rows) is loaded as one snapshot in
-three shapes: UTF-8 CSV, a cp949 copy and a Parquet copy. Anchors:
-- `psql \\copy` of the same file into the same table: TRUNCATE the snapshot's partition, then
-  \\copy into it (its snapshot columns have DEFAULTs; Postgres checks the partition bound per
-  row, as our load checks its CHECK constraint). Also, as a lower bound, into a plain table of
-  the same columns (no partition, no constraint). For the Parquet line psql loads the UTF-8 CSV
-  (it cannot read Parquet); for the cp949 line it loads the cp949 file with ENCODING 'UHC'.
-- pandas `read_csv(chunksize=50_000)` + `to_sql(method='multi', chunksize=50_000)`, the seed's
-  way, on the first --pandas-rows rows only (1 M rows take ~170 s); its rows/s is scaled.
-Ours and psql run --repeat times, alternating; the best time of each counts (this machine is
-shared, and the best run is the one least disturbed). Goal: ours >= 1.0x psql, >= 30x pandas.
+One generated CSV (Korean text, quoted commas; ~107 MB at 1 M rows) is loaded as one snapshot in
+three shapes: UTF-8 CSV, a cp949 copy and a Parquet copy. Every run is a new process, as a user
+runs it (start-up counts), in alternating order, on the same Postgres:
+- ours: `data-platform silver load --local-dir ... --db-url ...` (default --jobs: parallel COPY
+  streams) and with `--jobs 1` (one stream);
+- `psql \\copy` (one psql process: TRUNCATE, then \\copy; ours drops the old partition inside
+  its run too) into a plain table with the same column types, and into the snapshot's partition
+  (Postgres checks its bound per row, as ours checks the staging table's CHECK). For Parquet,
+  psql loads the UTF-8 CSV (it cannot read Parquet); for cp949 it uses ENCODING 'UHC'.
+- pandas `read_csv(chunksize=50_000)` + `to_sql(method='multi')`, the seed's way, on the first
+  --pandas-rows rows only (its rows/s is compared).
+Medians of --repeat rounds and the per-round ratios are printed. Goal: ours >= 1.3x psql.
 
     uv run python benchmarks/silver_load.py                       # 1,000,000 rows
-    uv run python benchmarks/silver_load.py --rows 200000 --pandas-rows 20000
+    uv run python benchmarks/silver_load.py --rows 200000 --repeat 3 --pandas-rows 0
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import argparse
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,9 +34,8 @@ from pathlib import Path
 from data_platform import devstack
 from data_platform.core.partitions import SnapshotKey
 from data_platform.core.postgres import PostgresSettings, connect
-from data_platform.silver.loader import ensure_table, load_snapshot
+from data_platform.silver.loader import ensure_table
 from data_platform.silver.presets import load_preset
-from data_platform.silver.sources import local_sources
 from data_platform.silver.tables import leaf_name
 
 SNAPSHOT = SnapshotKey(2024, 5, "서울특별시", "강남구")
@@ -44,6 +45,7 @@ DONGS = ["역삼동", "삼성동", "대치동", "개포동", "청담동", "논�
 NAMES = ["래미안", "자이", "힐스테이트", "푸르지오", "아이파크", "롯데캐슬", "e편한세상"]
 PSQL_TABLE = "psql_target"
 PANDAS_TABLE = "pandas_target"
+CLI = str(Path(sys.executable).with_name("data-platform"))
 
 
 def generate_csv(path: Path, rows: int) -> None:
@@ -80,32 +82,35 @@ def snapshot_folder(root: Path, name: str) -> Path:
     return folder
 
 
-def interleaved(repeat: int, *runs: Callable[[], None]) -> list[list[float]]:
-    """Seconds of each run, alternating them so that both see the same machine load."""
-    times: list[list[float]] = [[] for _ in runs]
-    for _ in range(repeat):
-        for run, seconds in zip(runs, times, strict=True):
+def interleaved(repeat: int, runs: dict[str, Callable[[], None]]) -> dict[str, list[float]]:
+    """Seconds of each run per round; each round starts with the next run in turn, so every run
+    sees the same machine load and none always goes first."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    names = list(runs)
+    for round_index in range(repeat):
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
             started = time.perf_counter()
-            run()
-            seconds.append(time.perf_counter() - started)
+            runs[name]()
+            times[name].append(time.perf_counter() - started)
     return times
 
 
-def ours(url: str, folder: Path) -> Callable[[], None]:
-    preset = load_preset("silver_stage_1_main")
-    files = local_sources(folder)
+def ours(url: str, folder: Path, jobs: int | None) -> Callable[[], None]:
+    """`data-platform silver load` as a user runs it: a new process each time."""
+    command = [CLI, "silver", "load", "--local-dir", str(folder), "--db-url", url]
+    if jobs is not None:
+        command += ["--jobs", str(jobs)]
 
     def run() -> None:
-        conn = connect(url)
-        try:
-            load_snapshot(conn, preset, SNAPSHOT, files)
-        finally:
-            conn.close()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
 
     return run
 
 
 def psql_copy(url: str, psql: str, table: str, csv_path: Path, encoding: str) -> Callable[[], None]:
+    """One psql process that empties `table` and copies the file in, as ours replaces the
+    snapshot (its old partition is dropped inside the timed run too)."""
     copy = (
         f"\\copy {table} ({HEADER}) from '{csv_path}' "
         f"with (format csv, header true, encoding '{encoding}')"
@@ -168,10 +173,14 @@ def prepare_tables(url: str) -> None:
         conn.close()
 
 
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--pandas-rows", type=int, default=50_000)
+    parser.add_argument("--pandas-rows", type=int, default=50_000, help="0 skips pandas")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--only", choices=["csv", "cp949", "parquet"], default=None)
     parser.add_argument("--db-url", default=None, help="default: a throwaway devstack Postgres")
@@ -196,10 +205,11 @@ def main() -> None:
         psql = shutil.which("psql") or str(devstack.find_postgres_bindir() / "psql")
         prepare_tables(url)
         leaf = leaf_name(load_preset("silver_stage_1_main"), SNAPSHOT)
-        ours(url, work / "utf8")()  # creates the snapshot's partition for psql to load into
+        ours(url, work / "utf8", None)()  # creates the snapshot's partition for psql to load into
         print(
             f"Postgres {PostgresSettings.from_url(url).url()}, load average "
-            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; best of {args.repeat}"
+            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; median of {args.repeat} "
+            "alternating rounds, every run a new process"
         )
         pandas_rows = min(args.pandas_rows, args.rows)
         lines = [
@@ -210,36 +220,40 @@ def main() -> None:
         for label, folder, psql_file, psql_encoding, pandas_file, kind in lines:
             if args.only and kind != args.only:
                 continue
-            ours_all, leaf_all, plain_all = interleaved(
+            times = interleaved(
                 args.repeat,
-                ours(url, folder),
-                psql_copy(url, psql, leaf, psql_file, psql_encoding),
-                psql_copy(url, psql, PSQL_TABLE, psql_file, psql_encoding),
+                {
+                    "ours": ours(url, folder, None),
+                    "ours --jobs 1": ours(url, folder, 1),
+                    "psql \\copy, plain table": psql_copy(
+                        url, psql, PSQL_TABLE, psql_file, psql_encoding
+                    ),
+                    "psql \\copy, partition": psql_copy(url, psql, leaf, psql_file, psql_encoding),
+                },
             )
-            pandas_s = pandas_load(url, pandas_file, pandas_rows, kind)
-            ours_rate = args.rows / min(ours_all)
-            pandas_rate = pandas_rows / pandas_s
             note = " (psql loads the UTF-8 CSV)" if kind == "parquet" else ""
             print(f"\n{label}{note}")
-            for name, runs in (
-                ("ours", ours_all),
-                ("psql \\copy, same table", leaf_all),
-                ("psql \\copy, plain table", plain_all),
-            ):
+            for name, runs in times.items():
                 print(
-                    f"  {name:25s} {min(runs):6.2f} s {args.rows / min(runs):11,.0f} rows/s"
+                    f"  {name:26s} {median(runs):6.2f} s {args.rows / median(runs):11,.0f} rows/s"
                     f"   runs {' '.join(f'{t:.2f}' for t in runs)}"
                 )
-            scaled = args.rows / pandas_rate
-            print(
-                f"  {'pandas to_sql':25s} {pandas_s:6.2f} s {pandas_rate:11,.0f} rows/s   on the "
-                f"first {pandas_rows:,} rows; scaled to {args.rows:,}: {scaled:.0f} s"
-            )
-            same, plain = min(leaf_all) / min(ours_all), min(plain_all) / min(ours_all)
-            print(
-                f"  ratio: ours/psql same table {same:.2f}x (goal >= 1.0), ours/psql plain table "
-                f"{plain:.2f}x, ours/pandas {ours_rate / pandas_rate:.0f}x (goal >= 30)"
-            )
+            for anchor in ("psql \\copy, plain table", "psql \\copy, partition"):
+                for name in ("ours", "ours --jobs 1"):
+                    per_round = [a / o for a, o in zip(times[anchor], times[name], strict=True)]
+                    ratio = median(times[anchor]) / median(times[name])
+                    print(
+                        f"  {name} vs {anchor}: {ratio:.2f}x (per round "
+                        f"{' '.join(f'{r:.2f}' for r in per_round)})"
+                    )
+            if pandas_rows:
+                pandas_s = pandas_load(url, pandas_file, pandas_rows, kind)
+                pandas_rate = pandas_rows / pandas_s
+                ours_rate = args.rows / median(times["ours"])
+                print(
+                    f"  pandas to_sql {pandas_s:.2f} s on the first {pandas_rows:,} rows "
+                    f"({pandas_rate:,.0f} rows/s): ours is {ours_rate / pandas_rate:.0f}x"
+                )
     finally:
         if server is not None:
             server.stop()

@@ -89,6 +89,18 @@ def silver() -> None:
     show_default=True,
     help="Rows per batch where rows pass through Python (Parquet, transformed CSV).",
 )
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Parallel COPY streams per file, each on its own connection "
+    "[default: the number of cores, at least 2].",
+)
+@click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Let a snapshot whose files hold no data rows replace (empty) the loaded one.",
+)
 @aws_options
 def load(
     local_dir: Path | None,
@@ -103,6 +115,8 @@ def load(
     presets_dir: Path,
     infer_schema: bool,
     chunk_rows: int,
+    jobs: int | None,
+    allow_empty: bool,
     aws_settings: AwsSettings,
 ) -> None:
     """Load every snapshot found; each snapshot replaces its old rows in one transaction."""
@@ -130,7 +144,10 @@ def load(
             _dry_run(preset, snapshots)
             return
         settings = _pg_settings(db_url, target, rds_sslmode, os.environ)
-        _load_all(settings, preset, snapshots, chunk_rows)
+        from data_platform.silver.loader import default_jobs
+
+        jobs = jobs or default_jobs()
+        _load_all(settings, preset, snapshots, chunk_rows, jobs, allow_empty)
     except (PartitionPathError, SilverLoadError, PresetError, PostgresError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -233,6 +250,8 @@ def _load_all(
     preset: TablePreset,
     snapshots: dict[SnapshotKey, list[SourceFile]],
     chunk_rows: int,
+    jobs: int,
+    allow_empty: bool,
 ) -> None:
     from data_platform.core.postgres import connect
     from data_platform.silver.errors import SilverLoadError
@@ -242,13 +261,21 @@ def _load_all(
     progress = _Progress(len(snapshots))
     failures: list[str] = []
     rows = 0
-    conn = connect(settings)
+    conns = [connect(settings)]
     try:
+        conns += [connect(settings) for _ in range(jobs - 1)]
         for snapshot, files in snapshots.items():
             progress.index += 1
             try:
                 result = load_snapshot(
-                    conn, preset, snapshot, files, chunk_rows=chunk_rows, on_progress=progress
+                    conns[0],
+                    preset,
+                    snapshot,
+                    files,
+                    copy_connections=conns[1:],
+                    chunk_rows=chunk_rows,
+                    on_progress=progress,
+                    allow_empty=allow_empty,
                 )
             except SilverLoadError as exc:
                 progress.clear()
@@ -259,7 +286,8 @@ def _load_all(
             rows += result.rows
             click.echo(f"loaded {_describe(result)}")
     finally:
-        conn.close()
+        for conn in conns:
+            conn.close()
     loaded, seconds = len(snapshots) - len(failures), time.monotonic() - started
     click.echo(
         f"{loaded} snapshot(s), {rows:,} rows into {preset.schema}.{preset.table} "

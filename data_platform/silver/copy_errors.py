@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from data_platform.core.partitions import SnapshotKey
 from data_platform.silver.presets import TablePreset
-from data_platform.silver.streams import CopyInput
+from data_platform.silver.streams import CopyInput, Piece
 from data_platform.silver.tables import SNAPSHOT_CHECK
 
 if TYPE_CHECKING:
@@ -18,14 +19,19 @@ _MAX_DETAIL = 300
 
 
 def describe_copy_error(
-    exc: psycopg2.Error, data: CopyInput, preset: TablePreset, snapshot: SnapshotKey
+    exc: psycopg2.Error,
+    data: CopyInput,
+    taken: Sequence[Piece],
+    preset: TablePreset,
+    snapshot: SnapshotKey,
 ) -> str:
+    """`taken`: the pieces the failing stream sent (its line numbers count only those)."""
     diag = exc.diag
     primary = diag.message_primary or str(exc).strip()
     match = _CONTEXT.search(diag.context or "")
     where = data.name
     if match:
-        where += f": {data.position(int(match.group(1)))}"
+        where += f": {data.position(taken, int(match.group(1)))}"
         if match.group(2):
             where += f", column {match.group(2)}"
     code = exc.pgcode or ""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import gzip
 import io
 import itertools
@@ -22,6 +23,7 @@ from typing import BinaryIO
 
 from data_platform.core.postgres import COPY_BLOCK_BYTES
 from data_platform.silver.columns import extra_file_columns
+from data_platform.silver.csv_split import RecordCounter, count_records, split_records
 from data_platform.silver.decoding import (
     PG_ENCODINGS,
     StrictDecoder,
@@ -32,7 +34,7 @@ from data_platform.silver.decoding import (
 from data_platform.silver.errors import SilverLoadError
 from data_platform.silver.presets import TablePreset
 from data_platform.silver.sources import SourceFile
-from data_platform.silver.streams import CopyInput, ReadStream
+from data_platform.silver.streams import CopyInput, Piece, lines_in
 
 SAMPLE_BYTES = 1 << 20  # encoding detection looks at this much (or the whole file)
 MAX_HEADER_BYTES = 16 << 20
@@ -82,24 +84,47 @@ def match_columns(
     return tuple(header[i] for i in keep), keep
 
 
-class _RawCsvStream(ReadStream):
-    """The file's bytes after the header, as they are. Postgres checks the encoding while it
-    parses; only when it rejects a byte is the file scanned here for the exact offset
-    (`find_bad_byte`), which keeps Python's decoder off the fast path."""
+def _blocks(name: str, first: bytes, raw: BinaryIO) -> Iterator[bytes]:
+    if first:
+        yield first
+    while block := _read(name, raw, COPY_BLOCK_BYTES):
+        yield block
 
-    def __init__(self, name: str, first: bytes, raw: BinaryIO) -> None:
-        super().__init__()
-        self._name = name
-        self._first = first
-        self._raw = raw
 
-    def _next_block(self, size: int) -> bytes:
-        if self._first:
-            block, self._first = self._first, b""
-        else:
-            block = _read(self._name, self._raw, max(size, COPY_BLOCK_BYTES))
-        self.rows_seen += block.count(b"\n")
-        return block
+def _raw_pieces(name: str, first: bytes, raw: BinaryIO) -> Iterator[Piece]:
+    """The file's bytes after the header, as they are, cut at record boundaries. Postgres checks
+    the encoding while it parses; only when it rejects a byte is the file scanned here for the
+    exact offset (`find_bad_byte`), which keeps Python's decoder off the fast path."""
+    line = 1
+    for data in split_records(_blocks(name, first, raw), COPY_BLOCK_BYTES):
+        piece = Piece(data, line, lines_in(data))
+        line += piece.lines
+        yield piece
+
+
+def _row_at_line(source: SourceFile, data_start: int, line: int) -> int:
+    """The data row (record) that data line `line` belongs to, by re-reading the file."""
+    with _open_text(source) as raw:
+        _read(source.name, raw, data_start)
+        counter, breaks_left = RecordCounter(), line - 1
+        while breaks_left > 0 and (block := _read(source.name, raw, COPY_BLOCK_BYTES)):
+            breaks = block.count(b"\n")
+            if breaks >= breaks_left:  # stop just after the line break before `line`
+                cut = -1
+                for _ in range(breaks_left):
+                    cut = block.index(b"\n", cut + 1)
+                block = block[: cut + 1]
+            counter.feed(block)
+            breaks_left -= min(breaks, breaks_left)
+        return counter.records + 1
+
+
+def count_csv_records(source: SourceFile) -> int:
+    """Data rows of a CSV file by a quote-aware scan of its bytes alone (no decoding, no
+    parsing), independent of the path that feeds COPY: a check against what Postgres holds."""
+    with _open_text(source) as raw:
+        records = count_records(iter(lambda: _read(source.name, raw, COPY_BLOCK_BYTES), b""))
+    return max(records - 1, 0)  # the header
 
 
 def find_bad_byte(source: SourceFile, encoding: str) -> UndecodableBytes | None:
@@ -149,32 +174,26 @@ def csv_records(name: str, lines: Iterator[str], width: int) -> Iterator[list[st
         raise SilverLoadError(f"{name}: line {reader.line_num + 1}: {exc}") from None
 
 
-class _TransformedCsvStream(ReadStream):
+def _transformed_pieces(
+    rows: Iterator[list[str]], keep: list[int], chunk_rows: int
+) -> Iterator[Piece]:
     """Chosen columns of each row, `chunk_rows` rows at a time, as UTF-8 CSV. (The csv module
     cannot tell a quoted empty field from an empty one, so "" arrives as NULL on this path.)"""
-
-    def __init__(self, rows: Iterator[list[str]], keep: list[int], chunk_rows: int) -> None:
-        super().__init__()
-        self._chunks = self._generate(rows, keep, chunk_rows)
-
-    def _generate(self, rows: Iterator[list[str]], keep: list[int], chunk_rows: int):
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        count = 0
-        for row in rows:
-            writer.writerow([row[i] for i in keep])
-            count += 1
-            if count == chunk_rows:
-                self.rows_seen += count
-                yield buffer.getvalue().encode("utf-8")
-                buffer.seek(0)
-                buffer.truncate()
-                count = 0
-        self.rows_seen += count
-        yield buffer.getvalue().encode("utf-8")
-
-    def _next_block(self, size: int) -> bytes:
-        return next(self._chunks, b"")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    first_row, first_line, count = 1, 1, 0
+    for row in rows:
+        writer.writerow([row[i] for i in keep])
+        count += 1
+        if count == chunk_rows:
+            data = buffer.getvalue().encode("utf-8")
+            yield Piece(data, first_line, lines_in(data), first_row, count)
+            buffer.seek(0)
+            buffer.truncate()
+            first_row, first_line, count = first_row + count, first_line + lines_in(data), 0
+    if count:
+        data = buffer.getvalue().encode("utf-8")
+        yield Piece(data, first_line, lines_in(data), first_row, count)
 
 
 @contextlib.contextmanager
@@ -194,6 +213,7 @@ class _OpenedCsv:
     columns: tuple[str, ...]
     keep: list[int] | None
     rest: bytes  # bytes read past the header line
+    data_start: int  # offset of the first data byte in the file's text
     raw: BinaryIO
     decoder: StrictDecoder
 
@@ -220,7 +240,8 @@ def _open_parsed(
             (tuple(header), None) if preset is None else match_columns(name, header, preset)
         )
         decoder = StrictDecoder(encoding, header_end)
-        yield _OpenedCsv(encoding, header, columns, keep, head[header_end:], raw, decoder)
+        rest = head[header_end:]
+        yield _OpenedCsv(encoding, header, columns, keep, rest, header_end, raw, decoder)
 
 
 @contextlib.contextmanager
@@ -236,13 +257,14 @@ def open_csv(
     the caller adds it to `failed` and opens the file again with the next encoding.
     """
     with _open_parsed(source, preset, failed) as opened:
-        stream: ReadStream
+        row_at_line: Callable[[int], int] | None = None
         if opened.keep is None:
-            stream = _RawCsvStream(source.name, opened.rest, opened.raw)
+            pieces = _raw_pieces(source.name, opened.rest, opened.raw)
             pg_encoding = PG_ENCODINGS[opened.encoding]
+            row_at_line = functools.partial(_row_at_line, source, opened.data_start)
         else:
             rows = opened.records(source.name)
-            stream = _TransformedCsvStream(rows, opened.keep, chunk_rows)
+            pieces = _transformed_pieces(rows, opened.keep, chunk_rows)
             pg_encoding = "UTF8"
         yield CopyInput(
             source.name,
@@ -250,9 +272,10 @@ def open_csv(
             opened.encoding,
             pg_encoding,
             opened.columns,
-            stream,
+            pieces,
             first_line=2,
             unit="line",
+            row_at_line=row_at_line,
         )
 
 

@@ -1,16 +1,22 @@
 """Load one snapshot (all raw files of one year/month/region/sigungu) into its silver table.
 
-One transaction per snapshot: a new standalone table is filled by COPY (FREEZE), then swapped in
-for the snapshot's old partition (DROP old leaf, ATTACH new one). A crash at any point rolls the
-transaction back, so readers see the old snapshot or the new one, never a mix; the old leaf is
-dropped whole, so reloads leave no dead rows. An advisory lock on (table, snapshot) makes two
-loaders of the same snapshot take turns.
+1. Under a session advisory lock on (table, snapshot), so two loaders of a snapshot take turns:
+   drop what a killed load of this snapshot left behind, create the staging table (a standalone
+   table shaped like a leaf, with a CHECK on the snapshot columns) and commit it, so that
+2. several COPY streams, each on its own connection, can fill it (`parallel_copy`);
+3. in one transaction, swap it in for the snapshot's old partition (DROP old leaf, ATTACH new).
+Readers see the old snapshot or the new one, never a mix: staging rows are invisible to the
+silver table until the swap commits. A crash anywhere leaves the old snapshot and at most a
+staging table, which the next load of the snapshot drops; any other failure drops it at once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -19,15 +25,17 @@ import psycopg2.errors
 from psycopg2 import sql
 
 from data_platform.core.partitions import PartitionPathError, SnapshotKey
-from data_platform.core.postgres import copy_from_stream, qualified, transaction
+from data_platform.core.postgres import qualified, transaction
 from data_platform.silver import tables
 from data_platform.silver.copy_errors import describe_copy_error
 from data_platform.silver.csv_reader import find_bad_byte
 from data_platform.silver.decoding import UndecodableBytes
 from data_platform.silver.errors import SilverLoadError
+from data_platform.silver.parallel_copy import CopyStreamError, copy_in_parallel, streams_for
 from data_platform.silver.presets import TablePreset
 from data_platform.silver.readers import inspect_file, open_copy_input
 from data_platform.silver.sources import SourceFile, check_snapshot
+from data_platform.silver.streams import CopyCancelled
 from data_platform.silver.swap import lock_holders, replace_rows, swap_partition
 
 if TYPE_CHECKING:
@@ -38,6 +46,7 @@ __all__ = [
     "FileLoad",
     "SilverLoadError",
     "SnapshotLoad",
+    "default_jobs",
     "ensure_table",
     "load_snapshot",
     "plan_snapshot",
@@ -65,6 +74,12 @@ class SnapshotLoad:
     snapshot: SnapshotKey
     rows: int
     files: tuple[FileLoad, ...]
+
+
+def default_jobs() -> int:
+    """COPY streams per file when not told: one per core, at least 2 (Postgres parses each
+    stream on its own core; a second stream pays off even on one busy core, see README)."""
+    return max(2, os.cpu_count() or 1)
 
 
 class _RetryWithNextEncoding(Exception):
@@ -121,54 +136,113 @@ def load_snapshot(
     snapshot: SnapshotKey,
     files: Sequence[SourceFile],
     *,
+    copy_connections: Sequence[PgConnection] = (),
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     on_progress: ProgressCallback | None = None,
     lock_timeout_seconds: float = DEFAULT_LOCK_TIMEOUT_SECONDS,
+    allow_empty: bool = False,
 ) -> SnapshotLoad:
-    """Replace the snapshot's rows with the rows of `files`, atomically. Commits on success;
-    on any error rolls back (the table keeps the old snapshot) and raises SilverLoadError.
+    """Replace the snapshot's rows with the rows of `files`, atomically; COPY runs on `conn`
+    and every connection of `copy_connections` at once (all with autocommit off). On any error
+    the table keeps the old snapshot and SilverLoadError is raised. Files without a data row
+    are refused unless `allow_empty`.
 
     The final swap briefly locks the table; if other sessions hold it (say, a transaction left
     open) for longer than `lock_timeout_seconds`, the load fails naming them."""
     _check_files(snapshot, files)
-    if conn.autocommit:
-        raise ValueError("load_snapshot needs a connection with autocommit off")
-    ensure_table(conn, preset)
-    failed: dict[str, dict[str, UndecodableBytes]] = {}
-    while True:
-        try:
-            with transaction(conn):
-                result = _load_once(
-                    conn,
-                    preset,
-                    snapshot,
-                    files,
-                    failed,
-                    chunk_rows,
-                    on_progress,
-                    lock_timeout_seconds,
-                )
-        except _RetryWithNextEncoding:
-            continue  # rolled back; the file is read again with its next candidate encoding
-        log.info("loaded %s rows of %s into %s", result.rows, snapshot.path(), preset.table)
-        return result
+    connections = [conn, *copy_connections]
+    if any(c.autocommit for c in connections):
+        raise ValueError("load_snapshot needs connections with autocommit off")
+    where = f"{snapshot.path()} into {preset.schema}.{preset.table}"
+    try:
+        ensure_table(conn, preset)
+        with _snapshot_lock(conn, preset, snapshot):
+            result = _load_locked(
+                connections,
+                preset,
+                snapshot,
+                files,
+                chunk_rows,
+                on_progress,
+                allow_empty,
+                lock_timeout_seconds,
+            )
+    except psycopg2.Error as exc:
+        message = exc.diag.message_primary or str(exc).strip()
+        raise SilverLoadError(
+            f"{where}: {message}. The snapshot is unchanged; fix the cause (a permission, "
+            "a name in use) and load again."
+        ) from None
+    log.info("loaded %s rows of %s into %s", result.rows, snapshot.path(), preset.table)
+    return result
 
 
-def _load_once(
-    conn: PgConnection,
+@contextlib.contextmanager
+def _snapshot_lock(
+    conn: PgConnection, preset: TablePreset, snapshot: SnapshotKey
+) -> Iterator[None]:
+    """A session advisory lock (it outlives the load's transactions; a dead client's backend
+    ends and releases it)."""
+    key = tables.lock_key(preset.schema, preset.table, snapshot.path())
+    with transaction(conn), conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_lock(%s)", (key,))
+    try:
+        yield
+    finally:
+        if not conn.closed:
+            conn.rollback()
+            with transaction(conn), conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+
+def _load_locked(
+    connections: list[PgConnection],
     preset: TablePreset,
     snapshot: SnapshotKey,
     files: Sequence[SourceFile],
-    failed: dict[str, dict[str, UndecodableBytes]],
     chunk_rows: int,
     on_progress: ProgressCallback | None,
+    allow_empty: bool,
     lock_timeout_seconds: float,
 ) -> SnapshotLoad:
-    leaf = tables.leaf_name(preset, snapshot)
+    conn = connections[0]
     staging = tables.leaf_name(preset, snapshot, "_new")
-    with conn.cursor() as cur:
-        lock = tables.lock_key(preset.schema, preset.table, snapshot.path())
-        cur.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
+    failed: dict[str, dict[str, UndecodableBytes]] = {}
+    try:
+        while True:
+            kind = _create_staging(conn, preset, snapshot, staging)
+            try:
+                loads = [
+                    _copy_file(
+                        connections, preset, snapshot, staging, f, failed, chunk_rows, on_progress
+                    )
+                    for f in files
+                ]
+            except _RetryWithNextEncoding:
+                continue  # a new staging table; the file is read with its next candidate encoding
+            break
+        rows = sum(f.rows for f in loads)
+        if rows == 0 and not allow_empty:
+            raise SilverLoadError(
+                f"{snapshot.path()}: the files hold no data rows (header only?); refusing to "
+                "empty the snapshot. Load with --allow-empty (allow_empty=True) if it should be."
+            )
+        with transaction(conn):
+            _swap(conn, preset, snapshot, kind, staging, lock_timeout_seconds)
+    except BaseException:
+        _drop_staging(conn, preset, staging)
+        raise
+    return SnapshotLoad(snapshot, rows, tuple(loads))
+
+
+def _create_staging(
+    conn: PgConnection, preset: TablePreset, snapshot: SnapshotKey, staging: str
+) -> str | None:
+    """A fresh, committed staging table; returns the silver table's relkind."""
+    with transaction(conn), conn.cursor() as cur:
+        # A load of this snapshot killed before its swap left this table behind (we hold the
+        # snapshot's lock, so no live load is using it).
+        cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(qualified(preset.schema, staging)))
         kind = tables.relation_kind(cur, preset.schema, preset.table)
         cur.execute(tables.create_staging_sql(preset, snapshot, staging))
         tables.check_same_columns(
@@ -176,10 +250,29 @@ def _load_once(
             tables.table_columns(cur, preset.schema, preset.table),
             tables.table_columns(cur, preset.schema, staging),
         )
-    loads = [
-        _copy_file(conn, preset, snapshot, staging, source, failed, chunk_rows, on_progress)
-        for source in files
-    ]
+    return kind
+
+
+def _drop_staging(conn: PgConnection, preset: TablePreset, staging: str) -> None:
+    """Best effort after a failure; what stays (connection lost) goes with the next load."""
+    try:
+        conn.rollback()
+        with transaction(conn), conn.cursor() as cur:
+            cur.execute(
+                sql.SQL("DROP TABLE IF EXISTS {}").format(qualified(preset.schema, staging))
+            )
+    except psycopg2.Error as exc:
+        log.warning("could not drop staging table %s (%s); the next load drops it", staging, exc)
+
+
+def _swap(
+    conn: PgConnection,
+    preset: TablePreset,
+    snapshot: SnapshotKey,
+    kind: str | None,
+    staging: str,
+    lock_timeout_seconds: float,
+) -> None:
     with conn.cursor() as cur:
         # Waiting on the table's lock is all that is left; bounded so a forgotten open
         # transaction elsewhere cannot hang the load forever.
@@ -188,7 +281,7 @@ def _load_once(
         cur.execute("SAVEPOINT silver_swap")
         try:
             if kind == "p":
-                swap_partition(cur, preset, snapshot, leaf, staging)
+                swap_partition(cur, preset, snapshot, tables.leaf_name(preset, snapshot), staging)
             else:
                 replace_rows(cur, preset, snapshot, staging)
         except psycopg2.errors.LockNotAvailable:
@@ -199,11 +292,10 @@ def _load_once(
                 "snapshot is unchanged. End those sessions (or their open transactions) and "
                 "load again."
             ) from None
-    return SnapshotLoad(snapshot, sum(f.rows for f in loads), tuple(loads))
 
 
 def _copy_file(
-    conn: PgConnection,
+    connections: list[PgConnection],
     preset: TablePreset,
     snapshot: SnapshotKey,
     staging: str,
@@ -212,33 +304,34 @@ def _copy_file(
     chunk_rows: int,
     on_progress: ProgressCallback | None,
 ) -> FileLoad:
+    progress = None if on_progress is None else functools.partial(on_progress, source.name)
     with open_copy_input(source, preset, failed.setdefault(source.name, {}), chunk_rows) as data:
-        if on_progress is not None:
-            data.stream.on_progress = lambda rows: on_progress(source.name, rows)
-        statement = sql.SQL(
-            "COPY {} ({}) FROM STDIN WITH (FORMAT csv, FREEZE true, ENCODING {})"
-        ).format(
+        statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, ENCODING {})").format(
             qualified(preset.schema, staging),
             sql.SQL(", ").join(map(sql.Identifier, data.columns)),
             sql.Literal(data.pg_encoding),
         )
         try:
-            rows = copy_from_stream(conn, statement, data.stream)
-        except psycopg2.Error as exc:
-            failure = data.stream.failure
+            streams = connections[: streams_for(data, source.size, len(connections))]
+            rows = copy_in_parallel(streams, statement, data, progress)
+        except CopyStreamError as stopped:
+            failure, exc = stopped.stream.failure, stopped.error
             if isinstance(failure, UndecodableBytes):
                 failed[source.name][failure.encoding] = failure
                 raise _RetryWithNextEncoding from None
             if isinstance(failure, SilverLoadError):
                 raise failure from None
-            if failure is not None:
+            if failure is not None and not isinstance(failure, CopyCancelled):
                 raise SilverLoadError(f"{source.name}: {failure}") from failure
+            if not isinstance(exc, psycopg2.Error):
+                raise exc from None
             if exc.pgcode in _ENCODING_ERRORS and data.encoding is not None:
                 bad = find_bad_byte(source, data.encoding)
                 if bad is not None:
                     failed[source.name][bad.encoding] = bad
                     raise _RetryWithNextEncoding from None
-            raise SilverLoadError(describe_copy_error(exc, data, preset, snapshot)) from None
+            taken = stopped.stream.taken
+            raise SilverLoadError(describe_copy_error(exc, data, taken, preset, snapshot)) from None
     if on_progress is not None:
         on_progress(source.name, rows)
     return FileLoad(source.name, rows, data.encoding, data.file_format)
@@ -252,20 +345,6 @@ def snapshot_row_count(conn: PgConnection, preset: TablePreset, snapshot: Snapsh
         cur.execute(
             sql.SQL("SELECT count(*) FROM {} WHERE {}").format(
                 qualified(preset.schema, preset.table), tables.snapshot_condition(preset, snapshot)
-            )
-        )
-        return int(cur.fetchone()[0])
-
-
-def null_snapshot_rows(conn: PgConnection, preset: TablePreset) -> int:
-    """Rows of the whole table with a NULL snapshot column (partition bounds make this cheap)."""
-    condition = sql.SQL(" OR ").join(
-        sql.SQL("{} IS NULL").format(sql.Identifier(c)) for c in preset.snapshot_columns
-    )
-    with conn.cursor() as cur:
-        cur.execute(
-            sql.SQL("SELECT count(*) FROM {} WHERE {}").format(
-                qualified(preset.schema, preset.table), condition
             )
         )
         return int(cur.fetchone()[0])

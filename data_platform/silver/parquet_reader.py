@@ -25,7 +25,7 @@ from data_platform.silver.presets import (
     TablePreset,
 )
 from data_platform.silver.sources import SourceFile
-from data_platform.silver.streams import CopyInput, PrefetchStream
+from data_platform.silver.streams import CopyInput, Piece, lines_in
 
 _TIMESTAMPS = frozenset(t for t in TEMPORAL_TYPES if t.startswith("timestamp"))
 _TIMES = frozenset({"time", "time without time zone"})
@@ -100,20 +100,22 @@ def read_schema(name: str, path: Path) -> dict[str, Any]:
         raise SilverLoadError(f"{name}: cannot read the Parquet footer ({exc})") from None
 
 
-def _csv_batches(
+def _csv_pieces(
     name: str, path: Path, columns: tuple[str, ...], chunk_rows: int
-) -> Iterator[bytes]:
-    """The file as CSV text, `chunk_rows` rows at a time (polars' streaming engine)."""
+) -> Iterator[Piece]:
+    """The file as CSV text, `chunk_rows` rows at a time (polars' streaming engine reads it
+    row group by row group)."""
     import polars as pl
 
-    rows = 0
+    rows, lines = 0, 0
     try:
         frames = pl.scan_parquet(path).select(columns).collect_batches(chunk_size=chunk_rows)
         for frame in frames:
             buffer = io.BytesIO()
             frame.write_csv(buffer, include_header=False)
-            rows += frame.height
-            yield buffer.getvalue()
+            data = buffer.getvalue()
+            yield Piece(data, lines + 1, lines_in(data), rows + 1, frame.height)
+            rows, lines = rows + frame.height, lines + lines_in(data)
     except pl.exceptions.PolarsError as exc:
         raise SilverLoadError(f"{name}: cannot read row {rows + 1:,} onwards ({exc})") from None
 
@@ -122,18 +124,19 @@ def _csv_batches(
 def open_parquet(source: SourceFile, preset: TablePreset, chunk_rows: int) -> Iterator[CopyInput]:
     with local_copy(source) as path:
         columns = match_parquet_columns(source.name, read_schema(source.name, path), preset)
-        stream = PrefetchStream(_csv_batches(source.name, path, columns, chunk_rows))
-        try:
-            yield CopyInput(source.name, "parquet", None, "UTF8", columns, stream, 1, "row")
-        finally:
-            stream.close()
+        pieces = _csv_pieces(source.name, path, columns, chunk_rows)
+        yield CopyInput(source.name, "parquet", None, "UTF8", columns, pieces, 1, "row")
 
 
-def count_parquet_rows(source: SourceFile, preset: TablePreset) -> int:
+def count_parquet_rows(source: SourceFile, preset: TablePreset | None = None) -> int:
+    """Rows of a Parquet file from its footer (polars answers `len()` from the metadata);
+    with a preset, the columns must fit it first."""
     import polars as pl
 
     with local_copy(source) as path:
-        match_parquet_columns(source.name, read_schema(source.name, path), preset)
+        schema = read_schema(source.name, path)
+        if preset is not None:
+            match_parquet_columns(source.name, schema, preset)
         try:
             return int(pl.scan_parquet(path).select(pl.len()).collect().item())
         except pl.exceptions.PolarsError as exc:

@@ -5,15 +5,15 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from data_platform.silver.csv_reader import count_csv_rows, open_csv
+from data_platform.silver.csv_reader import count_csv_records, count_csv_rows, open_csv
 from data_platform.silver.decoding import UndecodableBytes
 from data_platform.silver.errors import SilverLoadError
 from data_platform.silver.parquet_reader import count_parquet_rows, open_parquet
 from data_platform.silver.presets import TablePreset
 from data_platform.silver.sources import SourceFile
-from data_platform.silver.streams import CopyInput, ReadStream
+from data_platform.silver.streams import CopyInput
 
-__all__ = ["CopyInput", "ReadStream", "inspect_file", "open_copy_input"]
+__all__ = ["CopyInput", "count_source_rows", "inspect_file", "open_copy_input"]
 
 
 def _format(source: SourceFile) -> str:
@@ -52,3 +52,11 @@ def inspect_file(source: SourceFile, preset: TablePreset) -> tuple[str | None, i
             return count_csv_rows(source, preset, failed)
         except UndecodableBytes as exc:
             failed[exc.encoding] = exc  # try the next encoding; none left raises SilverLoadError
+
+
+def count_source_rows(source: SourceFile) -> int:
+    """Data rows of a file counted apart from the COPY path: Parquet from its footer, CSV by a
+    quote-aware scan of its bytes. What a load should have put into Postgres."""
+    if _format(source) == "parquet":
+        return count_parquet_rows(source)
+    return count_csv_records(source)

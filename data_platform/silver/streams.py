@@ -1,59 +1,57 @@
-"""What a reader hands to COPY: a byte stream plus what COPY needs to know about it."""
+"""What a reader hands to COPY: pieces of CSV text (whole records each), produced by one thread
+and shared by several COPY streams, plus what COPY needs to know about them."""
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 
-class ReadStream(ABC):
-    """A `read(size)` source for psycopg2's copy_expert; subclasses produce the blocks.
+@dataclass(frozen=True)
+class Piece:
+    """Whole records of one file. Postgres numbers a COPY's lines physically (a quoted line
+    break counts), so every piece says which lines it holds; readers that count rows (Parquet,
+    re-written CSV) also say which rows."""
 
-    psycopg2 turns an exception raised inside read() into a generic "COPY failed"; the original
-    is kept in `failure` so the loader can report (or act on) the real cause.
-    """
-
-    def __init__(self) -> None:
-        self.failure: BaseException | None = None
-        self.rows_seen = 0  # rows (or, on the raw CSV path, line breaks) passed on so far
-        self.on_progress: Callable[[int], None] | None = None
-
-    def read(self, size: int = -1) -> bytes:
-        try:
-            block = self._next_block(size)
-        except BaseException as exc:
-            self.failure = exc
-            raise
-        if self.on_progress is not None and block:
-            self.on_progress(self.rows_seen)
-        return block
-
-    @abstractmethod
-    def _next_block(self, size: int) -> bytes:
-        """The next block of at most about `size` bytes; b"" at the end."""
+    data: bytes
+    first_line: int  # 1-based line of the file's data (after any header) it starts at
+    lines: int  # line breaks, plus one for a last line without a break
+    first_row: int | None = None  # 1-based data row of its first record, when known
+    rows: int | None = None
 
 
-class PrefetchStream(ReadStream):
-    """Blocks from an iterator produced in a background thread, at most `depth` ahead, so
-    producing the next block (e.g. polars writing CSV, which releases the GIL) overlaps with
-    Postgres parsing the previous one. `close()` stops the producer."""
+def lines_in(data: bytes) -> int:
+    return data.count(b"\n") + (0 if not data or data.endswith(b"\n") else 1)
+
+
+class CopyCancelled(Exception):
+    """Another stream of the same file failed; this one stops too."""
+
+
+class PieceQueue:
+    """Pieces from `pieces`, produced in a background thread at most `depth` ahead (so memory
+    stays flat) and taken by any number of streams. `cancel()` stops producer and takers."""
 
     _DONE = object()
 
-    def __init__(self, blocks: Iterator[bytes], depth: int = 2) -> None:
-        super().__init__()
-        self._blocks = blocks
+    def __init__(self, pieces: Iterator[Piece], depth: int) -> None:
+        self._pieces = pieces
         self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._cancelled = threading.Event()
+        self._thread = threading.Thread(target=self._produce, name="silver-pieces", daemon=True)
+        self.lines_seen = 0  # line breaks produced so far, for progress
+
+    def start(self) -> None:
+        self._thread.start()
 
     def _produce(self) -> None:
         try:
-            for block in self._blocks:
-                if not self._put(block):
+            for piece in self._pieces:
+                self.lines_seen += piece.lines
+                if not self._put(piece):
                     return
         except BaseException as exc:
             self._put(exc)
@@ -61,7 +59,7 @@ class PrefetchStream(ReadStream):
             self._put(self._DONE)
 
     def _put(self, item: object) -> bool:
-        while not self._stop.is_set():
+        while not self._cancelled.is_set():
             try:
                 self._queue.put(item, timeout=0.1)
                 return True
@@ -69,26 +67,54 @@ class PrefetchStream(ReadStream):
                 continue
         return False
 
-    def _next_block(self, size: int) -> bytes:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._produce, name="silver-prefetch")
-            self._thread.daemon = True
-            self._thread.start()
+    def get(self) -> Piece | None:
+        """The next piece; None at the end. Re-raises the producer's error."""
         while True:
-            item = self._queue.get()
+            if self._cancelled.is_set():
+                raise CopyCancelled
+            try:
+                item = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if item is self._DONE or isinstance(item, BaseException):
+                self._queue.put(item)  # every other taker sees the end (or the error) too
             if item is self._DONE:
-                self._queue.put(item)  # later reads keep seeing the end
-                return b""
+                return None
             if isinstance(item, BaseException):
                 raise item
-            if item:  # an empty block is not the end: skip it
-                self.rows_seen += item.count(b"\n")  # type: ignore[attr-defined]
-                return item  # type: ignore[return-value]
+            return item  # type: ignore[return-value]
+
+    def cancel(self) -> None:
+        self._cancelled.set()
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        self.cancel()
+        self._thread.join(timeout=30)
+
+
+class PieceStream:
+    """A `read(size)` source for psycopg2's copy_expert, taking pieces from a shared queue.
+
+    psycopg2 turns an exception raised inside read() into a generic "COPY failed"; the original
+    is kept in `failure`. `taken` lists the pieces this stream sent (without their bytes), so a
+    COPY error's line number, which counts records of this stream only, maps back to the file.
+    """
+
+    def __init__(self, pieces: PieceQueue) -> None:
+        self._pieces = pieces
+        self.failure: BaseException | None = None
+        self.taken: list[Piece] = []
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            piece = self._pieces.get()
+        except BaseException as exc:
+            self.failure = exc
+            raise
+        if piece is None:
+            return b""
+        self.taken.append(dataclasses.replace(piece, data=b""))
+        return piece.data
 
 
 @dataclass
@@ -100,13 +126,29 @@ class CopyInput:
     encoding: str | None  # the text encoding detected and used; None for Parquet
     pg_encoding: str  # what COPY is told: UTF8 or UHC
     columns: tuple[str, ...]  # table columns in the stream's field order
-    stream: ReadStream
-    first_line: int  # the file's line (or row) number of COPY's line 1
+    pieces: Iterator[Piece]
+    first_line: int  # the file's line number of data line 1 (2 after a CSV header)
     unit: str  # "line" for CSV, "row" for Parquet
+    # Raw CSV only: the data row (record) at a data line, found by re-reading the file.
+    row_at_line: Callable[[int], int] | None = None
 
-    def position(self, copy_line: int) -> str:
-        """COPY's line number as a place in the file. Postgres counts records, so a quoted field
-        spanning lines shifts the physical line."""
-        if self.unit == "row":
-            return f"row {copy_line + self.first_line - 1:,}"
-        return f"data row {copy_line:,} (line {copy_line + self.first_line - 1:,})"
+    def position(self, taken: Sequence[Piece], copy_line: int) -> str:
+        """Line `copy_line` of a COPY stream that sent `taken`, as a place in the file."""
+        before = 0
+        for piece in taken:
+            if copy_line <= before + piece.lines:
+                return self._place(piece, copy_line - before)
+            before += piece.lines
+        return f"line {copy_line:,} of a COPY stream"  # past what it sent: cannot happen
+
+    def _place(self, piece: Piece, line_in_piece: int) -> str:
+        if piece.first_row is None or piece.rows is None:  # the file's own bytes
+            line = piece.first_line + line_in_piece - 1
+            file_line = f"line {line + self.first_line - 1:,}"
+            if self.row_at_line is None:
+                return file_line
+            return f"data row {self.row_at_line(line):,} ({file_line})"
+        name = "row" if self.unit == "row" else "data row"
+        if piece.rows == piece.lines:  # one line per row: exact
+            return f"{name} {piece.first_row + line_in_piece - 1:,}"
+        return f"{name}s {piece.first_row:,}-{piece.first_row + piece.rows - 1:,}"

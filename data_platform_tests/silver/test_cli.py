@@ -69,6 +69,7 @@ def test_pg_environment_is_used_without_db_url(conn, pg_url: str, raw: Path, mon
         "PGPORT": str(settings.port),
         "PGDATABASE": settings.dbname,
         "PGUSER": settings.user,
+        "PGPASSWORD": settings.password or "",
     }.items():
         monkeypatch.setenv(name, value)
     result = run("--local-dir", str(raw), "--file-format", "csv")

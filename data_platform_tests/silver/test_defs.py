@@ -76,7 +76,7 @@ def test_definitions_load_and_partitions_are_month_by_area(preset, resources) ->
     assert isinstance(dims["area"], dg.DynamicPartitionsDefinition)
     assert node.backfill_policy == dg.BackfillPolicy.multi_run(silver.MAX_PARTITIONS_PER_RUN)
     assert graph.get(silver.raw_key(preset.dataset)).partitions_def == partitions
-    assert {c.name for c in node.check_keys} == {silver.CHECK_ROWS, silver.CHECK_NULLS}
+    assert {c.name for c in node.check_keys} == {silver.CHECK_ROWS, silver.CHECK_CURRENT}
     assert not silver.defs([]).sensors  # no presets, nothing to watch
     for snapshot in (MAY, ODD):
         key = silver.partition_key(snapshot)
@@ -188,7 +188,7 @@ def test_materialize_a_partition_end_to_end(preset, resources, store, pg_url) ->
     result = materialize(preset, resources, instance, MAY)
     assert result.success
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
-    assert checks[silver.CHECK_ROWS].passed and checks[silver.CHECK_NULLS].passed
+    assert checks[silver.CHECK_ROWS].passed and checks[silver.CHECK_CURRENT].passed
     [materialization] = result.asset_materializations_for_node(result.job_def.nodes[0].name)
     assert materialization.metadata["rows"].value == 100
     loaded = materialization.metadata["loaded"].value[str(silver.partition_key(MAY))]
@@ -206,36 +206,54 @@ def test_materialize_a_partition_end_to_end(preset, resources, store, pg_url) ->
         conn.close()
 
 
-def test_null_check_fails_on_a_table_with_null_snapshot_columns(
-    preset, resources, store, pg_url
+def test_rows_check_fails_when_the_copy_path_loses_rows(
+    preset, resources, store, monkeypatch
 ) -> None:
-    """An existing plain table (the seed's layout) may hold NULL snapshot columns: flag it."""
-    conn = connect(pg_url)
-    try:
-        with conn.cursor() as cur:
-            columns = sql.SQL(", ").join(
-                sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.pg_type))
-                for c in preset.columns
-            )
-            cur.execute(
-                sql.SQL("CREATE TABLE {} ({})").format(
-                    qualified(preset.schema, preset.table), columns
-                )
-            )
-            cur.execute(
-                sql.SQL("INSERT INTO {} (record_id) VALUES (1)").format(
-                    qualified(preset.schema, preset.table)
-                )
-            )
-        conn.commit()
-    finally:
-        conn.close()
+    """A reader that drops the second half of every piece: COPY's own count agrees with
+    count(*), but not with the rows in the files."""
+    from data_platform.silver import csv_reader
+    from data_platform.silver.streams import Piece, lines_in
+
+    real = csv_reader._raw_pieces
+
+    def lossy(*args):
+        for piece in real(*args):
+            lines = piece.data.splitlines(keepends=True)
+            data = b"".join(lines[: len(lines) // 2 or 1])
+            yield Piece(data, piece.first_line, lines_in(data))
+
+    monkeypatch.setattr(csv_reader, "_raw_pieces", lossy)
+    upload(store, preset, MAY, "a.csv", sample_rows(40))
+    result = materialize(preset, resources, dg.DagsterInstance.ephemeral(), MAY)
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert not checks[silver.CHECK_ROWS].passed
+    mismatch = checks[silver.CHECK_ROWS].metadata["mismatches"].value
+    assert mismatch == {
+        str(silver.partition_key(MAY)): {"rows_in_files": 40, "rows_in_postgres": 20}
+    }
+
+
+def test_current_check_fails_when_a_file_arrives_during_the_load(
+    preset, resources, store, monkeypatch
+) -> None:
+    from data_platform.silver import loader
+
+    real = loader.load_snapshot
+
+    def load_while_uploading(*args, **kwargs):
+        result = real(*args, **kwargs)
+        upload(store, preset, MAY, "late.csv", sample_rows(3, 500))  # lands mid-run
+        return result
+
+    monkeypatch.setattr(loader, "load_snapshot", load_while_uploading)
     upload(store, preset, MAY, "a.csv", sample_rows(10))
     result = materialize(preset, resources, dg.DagsterInstance.ephemeral(), MAY)
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     assert checks[silver.CHECK_ROWS].passed
-    assert not checks[silver.CHECK_NULLS].passed
-    assert checks[silver.CHECK_NULLS].metadata["rows_with_null_snapshot"].value == 1
+    assert not checks[silver.CHECK_CURRENT].passed
+    changed = checks[silver.CHECK_CURRENT].metadata["changed_during_load"].value
+    [difference] = changed.values()
+    assert difference == {"added": [f"{preset.dataset}/{MAY.path()}/late.csv"]}
 
 
 def test_missing_files_fail_the_run_and_leave_the_table(preset, resources) -> None:

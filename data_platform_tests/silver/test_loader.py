@@ -269,7 +269,7 @@ def test_two_loaders_of_one_snapshot_take_turns(pg_url: str, preset, tmp_path: P
         conn.close()
 
 
-_SLOW_LOADER = """
+_LOADER = """
 import sys, time
 from pathlib import Path
 from data_platform.core.postgres import connect
@@ -284,10 +284,18 @@ class Slow:  # 64 KiB per read, 50 ms apart: the COPY stays open for seconds
     def __enter__(self): return self
     def __exit__(self, *exc): self.close()
 
-[(snapshot, files)] = group_by_snapshot(local_sources(Path(sys.argv[2]))).items()
-slow = [SourceFile(f.name, f.size, None, lambda f=f: Slow(f.local_path)) for f in files]
-load_snapshot(connect(sys.argv[1]), load_preset("silver_stage_1_main"), snapshot, slow)
+url, folder, slow = sys.argv[1], Path(sys.argv[2]), sys.argv[3] == "slow"
+[(snapshot, files)] = group_by_snapshot(local_sources(folder)).items()
+if slow:
+    files = [SourceFile(f.name, f.size, None, lambda f=f: Slow(f.local_path)) for f in files]
+extra = [connect(url)]  # two COPY streams
+load_snapshot(connect(url), load_preset("silver_stage_1_main"), snapshot, files,
+              copy_connections=extra)
 """
+_COPYING = "SELECT pid, tuples_processed FROM pg_stat_progress_copy WHERE datname = %s"
+_WAITING_ON_LOCK = (
+    "SELECT pid FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'"
+)
 
 
 def _poll(conn, query: str, args: tuple, until, timeout: float = 60.0):
@@ -303,45 +311,60 @@ def _poll(conn, query: str, args: tuple, until, timeout: float = 60.0):
     raise AssertionError(f"timed out waiting on: {query}")
 
 
-def test_kill_9_in_the_middle_of_copy_leaves_the_old_snapshot_whole(
-    conn, preset, pg_url: str, tmp_path: Path
+@pytest.mark.parametrize("moment", ["mid_copy", "in_swap"])
+def test_kill_9_of_a_parallel_load_leaves_the_old_snapshot_whole(
+    moment: str, conn, preset, pg_url: str, tmp_path: Path
 ) -> None:
+    """kill -9 while both COPY streams run, or while the swap waits for the table's lock: the old
+    snapshot stays whole, and the next load of the snapshot leaves no staging table behind."""
     import signal
     import subprocess
     import sys
 
+    from data_platform.core.postgres import connect
+
     before = loaded_before(conn, preset, tmp_path, sample_rows(50))
     write_csv(snapshot_dir(tmp_path / "new") / "big.csv", sample_rows(50_000))
     dbname = conn.get_dsn_parameters()["dbname"]
+    reader = connect(pg_url)
+    if moment == "in_swap":  # an open transaction holds the table: the swap must wait
+        with reader.cursor() as cur:
+            cur.execute("SELECT count(*) FROM silver_stage_1_main")
+    mode = "slow" if moment == "mid_copy" else "fast"
     loader = subprocess.Popen(
-        [sys.executable, "-c", _SLOW_LOADER, pg_url, str(tmp_path / "new")],
+        [sys.executable, "-c", _LOADER, pg_url, str(tmp_path / "new"), mode],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
     try:
-        [(backend, copied)] = _poll(
-            conn,
-            "SELECT pid, tuples_processed FROM pg_stat_progress_copy WHERE datname = %s",
-            (dbname,),
-            lambda rows: bool(rows) and rows[0][1] > 0,
-        )
-        assert loader.poll() is None  # still loading: the kill lands mid-COPY
+        if moment == "mid_copy":
+            streams = _poll(
+                conn, _COPYING, (dbname,), lambda rows: len(rows) == 2 and min(r[1] for r in rows)
+            )
+            backends = [pid for pid, _ in streams]
+        else:
+            backends = [pid for (pid,) in _poll(conn, _WAITING_ON_LOCK, (dbname,), bool)]
+        assert loader.poll() is None  # still loading: the kill lands where we want it
         loader.send_signal(signal.SIGKILL)
     finally:
         loader.kill()
         loader.wait(30)
         loader.stderr.close()
+        reader.rollback()
+        reader.close()
     assert loader.returncode == -signal.SIGKILL
-    assert 0 < copied < 50_000
-    _poll(conn, "SELECT 1 FROM pg_stat_activity WHERE pid = %s", (backend,), lambda r: not r)
+    for backend in backends:
+        _poll(conn, "SELECT 1 FROM pg_stat_activity WHERE pid = %s", (backend,), lambda r: not r)
 
     assert table_rows(conn, preset) == before
-    assert len(relations(conn)) == 2  # the parent and the old leaf: no half-built table left
+    leftovers = [r for r in relations(conn) if r.endswith("_new")]
+    assert len(relations(conn)) - len(leftovers) == 2  # the parent and the old leaf
     with conn.cursor() as cur:
         cur.execute(ADVISORY_LOCKS)
         assert cur.fetchone()[0] == 0
     conn.rollback()
     assert load_dir(conn, preset, tmp_path / "new").rows == 50_000
+    assert len(relations(conn)) == 2  # the staging table the killed load left is gone
 
 
 def test_a_forgotten_open_transaction_fails_the_swap_naming_it(pg_url, conn, preset, tmp_path):
@@ -384,3 +407,65 @@ def test_no_files_is_not_an_empty_snapshot(conn, preset, tmp_path: Path) -> None
     with pytest.raises(SilverLoadError, match="no files for snapshot"):
         load_snapshot(conn, preset, SNAPSHOT, [])
     assert table_rows(conn, preset) == before
+
+
+@pytest.fixture
+def copy_conns(pg_url: str):
+    from data_platform.core.postgres import connect
+
+    extra = [connect(pg_url) for _ in range(2)]
+    yield extra
+    for conn in extra:
+        conn.close()
+
+
+def _multiline_rows(count: int) -> list[list[str]]:
+    rows = sample_rows(count)
+    for i, row in enumerate(rows):
+        if i % 3 == 0:
+            row[1] = f'{row[1]}\n"둘째 줄"\n{"x" * (i % 50)}'  # quoted line breaks and quotes
+    return rows
+
+
+def test_parallel_streams_load_quoted_line_breaks_across_split_points_exactly(
+    conn, copy_conns, preset, tmp_path: Path
+) -> None:
+    rows = _multiline_rows(40_000)  # ~6 MiB: several pieces per stream
+    write_csv(snapshot_dir(tmp_path) / "multi.csv", rows)
+    result = load_dir(conn, preset, tmp_path, copy_connections=copy_conns)
+    assert result.rows == 40_000
+    assert table_rows(conn, preset) == expected_rows(rows)
+
+
+def test_parallel_parquet_loads_every_row_group(conn, copy_conns, preset, tmp_path) -> None:
+    rows = sample_rows(5_000)
+    write_parquet(snapshot_dir(tmp_path) / "p.parquet", rows, row_group_size=300)
+    assert (
+        load_dir(conn, preset, tmp_path, copy_connections=copy_conns, chunk_rows=250).rows == 5_000
+    )
+    assert table_rows(conn, preset) == expected_rows(rows)
+
+
+def test_a_bad_value_in_a_later_stream_names_its_file_row(
+    conn, copy_conns, preset, tmp_path: Path
+) -> None:
+    before = loaded_before(conn, preset, tmp_path, sample_rows(5))
+    rows = _multiline_rows(40_000)
+    rows[31_000][5] = "not-a-floor"  # far past the first pieces, after many multi-line rows
+    write_csv(snapshot_dir(tmp_path / "new") / "bad.csv", rows)
+    with pytest.raises(SilverLoadError) as error:
+        load_dir(conn, preset, tmp_path / "new", copy_connections=copy_conns)
+    assert "bad.csv: data row 31,001 (line " in str(error.value)
+    assert "column floor" in str(error.value)
+    assert table_rows(conn, preset) == before
+    assert len(relations(conn)) == 2  # the staging table went with the failure
+
+
+def test_a_header_only_file_does_not_empty_the_snapshot(conn, preset, tmp_path: Path) -> None:
+    before = loaded_before(conn, preset, tmp_path, sample_rows(5))
+    write_csv(snapshot_dir(tmp_path / "new") / "empty.csv", [])
+    with pytest.raises(SilverLoadError, match="no data rows"):
+        load_dir(conn, preset, tmp_path / "new")
+    assert table_rows(conn, preset) == before
+    assert load_dir(conn, preset, tmp_path / "new", allow_empty=True).rows == 0
+    assert table_rows(conn, preset) == []

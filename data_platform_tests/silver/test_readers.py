@@ -106,7 +106,9 @@ def test_ignored_extra_columns_stream_in_chunks(tmp_path: Path, preset: TablePre
     with open_copy_input(source, lenient, {}, chunk_rows=3) as copy_input:
         assert copy_input.columns == tuple(HEADER)
         assert copy_input.pg_encoding == "UTF8"  # re-encoded by the transforming path
-        blocks = list(iter(lambda: copy_input.stream.read(1 << 20), b""))
+        pieces = list(copy_input.pieces)
+    assert [(p.first_row, p.rows) for p in pieces] == [(1, 3), (4, 3), (7, 3), (10, 1)]
+    blocks = [p.data for p in pieces]
     assert [block.count(b"\n") for block in blocks] == [3, 3, 3, 1]
     assert "메모" not in b"".join(blocks).decode()
 
@@ -124,7 +126,7 @@ def test_parquet_streams_in_batches_across_row_groups(tmp_path: Path, preset: Ta
     [source] = local_sources(tmp_path)
     assert inspect_file(source, preset) == (None, 250)
     with open_copy_input(source, preset, {}, chunk_rows=32) as copy_input:
-        blocks = list(iter(lambda: copy_input.stream.read(1 << 20), b""))
+        blocks = [piece.data for piece in copy_input.pieces]
     assert sum(block.count(b"\n") for block in blocks) == 250
     assert max(block.count(b"\n") for block in blocks) <= 32
     assert len(blocks) >= 8

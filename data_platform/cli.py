@@ -15,6 +15,7 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
     "s3": ("data_platform.s3sync.cli:s3", "Sync a local folder with an S3 prefix."),
     "silver": ("data_platform.silver.cli:silver", "Load raw CSV/Parquet snapshots into Postgres."),
     "parts": ("data_platform.parts.cli:parts", "Daily parts prices: crawl, heal, upsert."),
+    "replicate": ("data_platform.replication.cli:replicate", "Copy tables between Postgres DBs."),
     "dev": ("data_platform.devstack_cli:dev", "Throwaway Postgres + S3 server, demo and Dagit."),
     "training": (
         "data_platform.training.cli:training",

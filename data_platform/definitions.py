@@ -1,10 +1,12 @@
 """The one Dagster code location: every domain's `defs()` merged, plus the shared resources."""
 
+import os
 from pathlib import Path
 
 import dagster as dg
 
 from data_platform.parts import defs as parts
+from data_platform.replication import defs as replication
 from data_platform.resources import shared_resources
 from data_platform.silver import defs as silver
 from data_platform.silver.presets import list_presets
@@ -19,11 +21,17 @@ TRAINING_TASKS_FILE = Path("training_tasks.toml")  # tasks that get training ass
 
 def build_definitions() -> dg.Definitions:
     presets = list_presets(USER_PRESETS_DIR)
-    return dg.Definitions.merge(
+    resources = shared_resources()
+    domains = [
         silver.defs(presets),
         parts.defs(),
         training.defs(configured_tasks(TRAINING_TASKS_FILE)),
-        dg.Definitions(resources=shared_resources()),
+    ]
+    taken = set(resources).union(*(d.resources or {} for d in domains))
+    return dg.Definitions.merge(
+        *domains,
+        replication.defs_from_environment(os.environ, reserved_resource_keys=taken),
+        dg.Definitions(resources=resources),
     )
 
 

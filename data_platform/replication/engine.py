@@ -1,0 +1,366 @@
+"""DataCopyEngine: one source table into one target table through a staging table.
+
+The source is read in one REPEATABLE READ snapshot (count, high-water mark and rows agree). The
+target does everything in one transaction: create the table if missing, stage, check keys, merge,
+verify counts and checksums, store the watermark, commit. Any failure, or the death of this
+process, rolls all of it back; the TEMP staging table goes with the transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from data_platform.core.postgres import PostgresError, PostgresSettings, as_settings, connect
+from data_platform.replication.catalog import (
+    TableShape,
+    check_target_fits,
+    create_table_sql,
+    read_shape,
+    resolve_key,
+)
+from data_platform.replication.errors import (
+    IntegrityMismatchError,
+    ReplicationError,
+    SchemaMismatchError,
+)
+from data_platform.replication.integrity import compare_staged_with_target
+from data_platform.replication.spec import STRATEGIES
+from data_platform.replication.staging import create_staging
+from data_platform.replication.strategies import check_keys, strategy_statements
+from data_platform.replication.streaming import source_query, stream_copy
+from data_platform.replication.tables import TableRef, parse_table_ref
+from data_platform.replication.watermark import load_watermark, store_watermark
+
+if TYPE_CHECKING:
+    from psycopg2.extensions import connection as PgConnection
+
+log = logging.getLogger(__name__)
+
+# Set before the session's first TEMP table: staging stays in memory up to this size.
+STAGING_TEMP_BUFFERS = "256MB"
+
+ProgressCallback = Callable[[str, int], None]  # (phase, bytes copied so far)
+
+
+@dataclass
+class CopyResult:
+    table: str
+    strategy: str
+    source_rows: int = 0
+    staged_rows: int = 0
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+    target_rows: int = 0
+    checksum_match: bool | None = None
+    seconds: float = 0.0
+    status: str = "ok"
+    error: str | None = None
+    created_target: bool = False
+    high_water: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class CopyPlan:
+    """What a run would do (`--dry-run`): read from the catalogs and one count, nothing changed."""
+
+    table: str
+    strategy: str
+    columns: list[str]
+    primary_key: list[str]
+    source_rows: int
+    target_exists: bool
+    copy_format: str
+    watermark: str | None = None
+    since: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Prepared:
+    source_ref: TableRef
+    target_ref: TableRef
+    shape: TableShape
+    key: tuple[str, ...]
+    target_shape: TableShape | None
+    binary: bool
+    since: str | None = None
+    filters: dict[str, Any] = field(default_factory=dict)
+
+
+class DataCopyEngine:
+    """Copies tables from `source` to `target` (URLs or PostgresSettings)."""
+
+    def __init__(
+        self,
+        source: str | PostgresSettings,
+        target: str | PostgresSettings,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        self.source = as_settings(source)
+        self.target = as_settings(target)
+        self.on_progress = on_progress
+
+    def __repr__(self) -> str:
+        return f"DataCopyEngine(source={self.source.url()!r}, target={self.target.url()!r})"
+
+    def copy_with_staging_table(
+        self,
+        source_table: str | TableRef,
+        target_table: str | TableRef,
+        primary_keys: list[str] | tuple[str, ...] | None = None,
+        where_condition: str | None = None,
+        strategy: str = "merge",
+        watermark: str | None = None,
+    ) -> CopyResult:
+        """Copy, merge with `strategy`, verify, commit. Raises ReplicationError (bad input: not
+        worth retrying) or PostgresError (connection trouble); the target is then unchanged."""
+        if strategy not in STRATEGIES:
+            raise ReplicationError(f"unknown strategy {strategy!r} (use {', '.join(STRATEGIES)})")
+        if watermark and strategy == "replace":
+            raise ReplicationError("watermark cannot be combined with strategy replace")
+        started = time.monotonic()
+        with _connections(self.source, self.target) as (src, tgt):
+            with tgt.cursor() as cur:
+                cur.execute("SET temp_buffers = %s", (STAGING_TEMP_BUFFERS,))
+            _lock_target(tgt, _ref(target_table))
+            prep = self._prepare(src, tgt, source_table, target_table, primary_keys, watermark)
+            if (
+                strategy == "upsert"
+                and prep.target_shape
+                and not prep.target_shape.is_unique(prep.key)
+            ):
+                raise SchemaMismatchError(
+                    f"upsert needs a unique index on ({', '.join(prep.key)}) in target "
+                    f"{prep.target_ref}; add one or use strategy merge"
+                )
+            created = prep.target_shape is None
+            result = CopyResult(str(prep.target_ref), strategy, created_target=created)
+            if created:
+                with tgt.cursor() as cur:
+                    for statement in create_table_sql(prep.target_ref, prep.shape, prep.key):
+                        cur.execute(statement)
+            self._copy_and_merge(src, tgt, prep, where_condition, watermark, strategy, result)
+            tgt.commit()
+        result.seconds = round(time.monotonic() - started, 3)
+        log.info(
+            "%s: %s staged, %s inserted, %s updated in %.2fs",
+            result.table,
+            result.staged_rows,
+            result.inserted,
+            result.updated,
+            result.seconds,
+        )
+        return result
+
+    def plan(
+        self,
+        source_table: str | TableRef,
+        target_table: str | TableRef,
+        primary_keys: list[str] | tuple[str, ...] | None = None,
+        where_condition: str | None = None,
+        strategy: str = "merge",
+        watermark: str | None = None,
+    ) -> CopyPlan:
+        """What `copy_with_staging_table` would do, without changing anything."""
+        with _connections(self.source, self.target) as (src, tgt):
+            prep = self._prepare(src, tgt, source_table, target_table, primary_keys, watermark)
+            rows, _ = _count_source(src, prep, where_condition, watermark)
+        return CopyPlan(
+            table=str(prep.target_ref),
+            strategy=strategy,
+            columns=list(prep.shape.column_names),
+            primary_key=list(prep.key),
+            source_rows=rows,
+            target_exists=prep.target_shape is not None,
+            copy_format="binary" if prep.binary else "text",
+            watermark=watermark,
+            since=prep.since,
+        )
+
+    def _prepare(
+        self,
+        src: PgConnection,
+        tgt: PgConnection,
+        source_table: str | TableRef,
+        target_table: str | TableRef,
+        primary_keys: list[str] | tuple[str, ...] | None,
+        watermark: str | None,
+    ) -> _Prepared:
+        source_ref, target_ref = _ref(source_table), _ref(target_table)
+        shape = read_shape(src, source_ref)
+        if shape is None:
+            raise SchemaMismatchError(f"source table {source_ref} does not exist")
+        key = resolve_key(shape, tuple(primary_keys) if primary_keys else None, source_ref)
+        if watermark and watermark not in shape.column_names:
+            raise SchemaMismatchError(f"watermark column {watermark!r} is not in {source_ref}")
+        target_shape = read_shape(tgt, target_ref)
+        binary = True
+        if target_shape is not None:
+            binary = check_target_fits(tgt, shape, target_shape, target_ref)
+        since = load_watermark(tgt, target_ref, watermark) if watermark else None
+        return _Prepared(source_ref, target_ref, shape, key, target_shape, binary, since)
+
+    def _copy_and_merge(
+        self,
+        src: PgConnection,
+        tgt: PgConnection,
+        prep: _Prepared,
+        where: str | None,
+        watermark: str | None,
+        strategy: str,
+        result: CopyResult,
+    ) -> None:
+        from psycopg2 import sql
+
+        columns = prep.shape.column_names
+        target_types = {c.name: c for c in (prep.target_shape or prep.shape).columns}
+        staging_columns = [target_types[name] for name in columns]
+        result.source_rows, high_water = _count_source(src, prep, where, watermark)
+        staging = create_staging(tgt, staging_columns).sql()
+        self._report("copying", 0)
+        query = source_query(prep.source_ref, columns, where, _low(watermark, prep.since))
+        result.staged_rows = stream_copy(
+            src,
+            query,
+            tgt,
+            staging,
+            columns,
+            prep.binary,
+            lambda done: self._report("copying", done),
+        )
+        src.rollback()  # the snapshot is no longer needed; release it early
+        if result.staged_rows != result.source_rows:
+            raise IntegrityMismatchError(
+                f"{result.table}: staged {result.staged_rows} rows but "
+                f"the source has {result.source_rows}",
+                result,
+            )
+        self._report("merging", 0)
+        with tgt.cursor() as cur:
+            cur.execute(sql.SQL("ANALYZE {}").format(staging))
+        if prep.key != prep.shape.primary_key:  # the source's own key cannot repeat
+            check_keys(tgt, staging, prep.key, f"source {prep.source_ref}")
+        target = prep.target_ref.sql()
+        before = _count(tgt, target)
+        with tgt.cursor() as cur:
+            for statement in strategy_statements(strategy, target, staging, columns, prep.key):
+                cur.execute(statement)
+        result.target_rows = _count(tgt, target)
+        if strategy == "replace":
+            result.inserted, result.deleted = result.staged_rows, before
+        else:
+            result.inserted = result.target_rows - before
+            result.updated = result.staged_rows - result.inserted
+        self._report("verifying", 0)
+        check = compare_staged_with_target(tgt, staging, target, staging_columns, prep.key)
+        result.checksum_match = check.matches and (
+            strategy != "replace" or result.target_rows == result.staged_rows
+        )
+        if not result.checksum_match:
+            raise IntegrityMismatchError(
+                f"{result.table}: after the {strategy}, {check.matched_rows} of "
+                f"{check.staged_rows} staged keys hold the staged rows' checksum "
+                f"({check.target_checksum} vs {check.staged_checksum}); rolled back",
+                result,
+            )
+        if watermark:
+            result.high_water = high_water or prep.since
+            if result.high_water is not None:
+                store_watermark(tgt, prep.target_ref, watermark, result.high_water)
+
+    def _report(self, phase: str, done: int) -> None:
+        if self.on_progress is not None:
+            self.on_progress(phase, done)
+
+
+def _ref(table: str | TableRef) -> TableRef:
+    if isinstance(table, TableRef):
+        return table
+    try:
+        return parse_table_ref(table)
+    except ValueError as exc:
+        raise ReplicationError(f"table name {table!r} {exc}") from None
+
+
+def _low(watermark: str | None, since: str | None) -> tuple[str, str] | None:
+    return (watermark, since) if watermark and since is not None else None
+
+
+def _count_source(
+    src: PgConnection, prep: _Prepared, where: str | None, watermark: str | None
+) -> tuple[int, str | None]:
+    """Rows to copy and their highest watermark (as text), in the source's snapshot."""
+    from psycopg2 import sql
+
+    low = _low(watermark, prep.since)
+    query = source_query(prep.source_ref, prep.shape.column_names, where, low)
+    high = (
+        sql.SQL("max({})::text").format(sql.Identifier(watermark)) if watermark else sql.SQL("NULL")
+    )
+    with src.cursor() as cur:
+        cur.execute(sql.SQL("SELECT count(*), {} FROM ({}) AS q").format(high, query))
+        rows, high_water = cur.fetchone()
+    return rows, high_water
+
+
+def _count(conn: PgConnection, table: Any) -> int:
+    from psycopg2 import sql
+
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("SELECT count(*) FROM {}").format(table))
+        return cur.fetchone()[0]
+
+
+def _lock_target(conn: PgConnection, ref: TableRef) -> None:
+    """Two runs for one target take turns (a transaction-scoped advisory lock)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+            ("data_platform.replication:" + repr((ref.schema, ref.name)),),
+        )
+
+
+class _connections:
+    """Source (REPEATABLE READ, read only) and target connections; psycopg2 errors leave as
+    ReplicationError (a statement failed) or PostgresError (the connection did), password-free."""
+
+    def __init__(self, source: PostgresSettings, target: PostgresSettings) -> None:
+        self.settings = (source, target)
+        self.opened: list[PgConnection] = []
+
+    def __enter__(self) -> tuple[PgConnection, PgConnection]:
+        from psycopg2.extensions import ISOLATION_LEVEL_REPEATABLE_READ
+
+        try:
+            for settings in self.settings:
+                self.opened.append(connect(settings))
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        self.opened[0].set_session(isolation_level=ISOLATION_LEVEL_REPEATABLE_READ, readonly=True)
+        return self.opened[0], self.opened[1]
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        import psycopg2
+
+        for conn in self.opened:
+            conn.close()  # closing an open transaction rolls it back
+        if isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError):
+            raise PostgresError(_first_line(exc)) from None
+        if isinstance(exc, psycopg2.Error):
+            raise ReplicationError(_first_line(exc)) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

@@ -1,0 +1,100 @@
+"""Spec tables through the engine, for the CLI: every table gives a CopyResult (failed ones
+carry the error text), so one bad table does not stop the others."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+from data_platform.core.postgres import PostgresError, connection
+from data_platform.replication.engine import CopyPlan, CopyResult, DataCopyEngine, ProgressCallback
+from data_platform.replication.errors import ReplicationError
+from data_platform.replication.spec import ReplicationSpec, TableSpec, connection_settings
+from data_platform.replication.staging import Leftover, drop_leftovers, find_leftovers
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def engine_for(
+    spec: ReplicationSpec,
+    table: TableSpec,
+    env: Mapping[str, str],
+    on_progress: ProgressCallback | None = None,
+) -> DataCopyEngine:
+    source = connection_settings(spec, table, "source", env)
+    target = connection_settings(spec, table, "target", env)
+    return DataCopyEngine(source, target, on_progress=on_progress)
+
+
+def run_table(
+    spec: ReplicationSpec,
+    table: TableSpec,
+    env: Mapping[str, str],
+    on_progress: ProgressCallback | None = None,
+) -> CopyResult:
+    started = time.monotonic()
+    try:
+        result = engine_for(spec, table, env, on_progress).copy_with_staging_table(
+            table.source_table,
+            table.target_table,
+            primary_keys=table.primary_key,
+            where_condition=table.where,
+            strategy=table.strategy,
+            watermark=table.watermark,
+        )
+    except (ReplicationError, PostgresError) as exc:
+        seconds = round(time.monotonic() - started, 3)
+        return CopyResult(
+            table.name, table.strategy, seconds=seconds, status="failed", error=str(exc)
+        )
+    result.table = table.name
+    return result
+
+
+def plan_table(spec: ReplicationSpec, table: TableSpec, env: Mapping[str, str]) -> CopyPlan:
+    plan = engine_for(spec, table, env).plan(
+        table.source_table,
+        table.target_table,
+        primary_keys=table.primary_key,
+        where_condition=table.where,
+        strategy=table.strategy,
+        watermark=table.watermark,
+    )
+    plan.table = table.name
+    return plan
+
+
+@dataclass(frozen=True)
+class SweptDatabase:
+    connection: str
+    leftovers: list[Leftover]
+
+
+def sweep(
+    spec: ReplicationSpec, env: Mapping[str, str], older_than: timedelta, dry_run: bool
+) -> list[SweptDatabase]:
+    """Drop (or only list) leftover staging tables in every target database of the spec."""
+    swept = []
+    done: set[str] = set()
+    for table in spec.tables:
+        if table.target_connection in done:
+            continue
+        done.add(table.target_connection)
+        with connection(connection_settings(spec, table, "target", env)) as conn:
+            leftovers = find_leftovers(conn, older_than)
+            if not dry_run:
+                drop_leftovers(conn, leftovers)
+        swept.append(SweptDatabase(table.target_connection, leftovers))
+    return swept
+
+
+def parse_duration(text: str) -> timedelta:
+    """`90s`, `30m`, `1h`, `2d`."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration such as 30m, 1h or 2d")
+    return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])

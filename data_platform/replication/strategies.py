@@ -1,0 +1,126 @@
+"""The four ways staged rows reach the target, as SQL run inside the target's one transaction.
+
+merge, upsert and delete_insert end in the same state: staged keys hold the staged rows, other
+keys are untouched. replace makes the target exactly the staged rows: TRUNCATE + INSERT in the
+transaction, so readers wait for the commit (TRUNCATE's lock) and never see it empty or half full.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from data_platform.replication.errors import DuplicateKeyError
+
+if TYPE_CHECKING:
+    from psycopg2.extensions import connection as PgConnection
+    from psycopg2.sql import Composable
+
+EXAMPLE_KEYS = 5
+
+
+def _names(columns: Sequence[str], alias: str | None = None) -> Composable:
+    from psycopg2 import sql
+
+    ids = [sql.Identifier(alias, c) if alias else sql.Identifier(c) for c in columns]
+    return sql.SQL(", ").join(ids)
+
+
+def _assignments(columns: Sequence[str], source_alias: str) -> Composable:
+    from psycopg2 import sql
+
+    return sql.SQL(", ").join(
+        sql.SQL("{} = {}").format(sql.Identifier(c), sql.Identifier(source_alias, c))
+        for c in columns
+    )
+
+
+def _key_match(key: Sequence[str]) -> Composable:
+    from psycopg2 import sql
+
+    return sql.SQL(" AND ").join(
+        sql.SQL("{} = {}").format(sql.Identifier("t", k), sql.Identifier("s", k)) for k in key
+    )
+
+
+def strategy_statements(
+    strategy: str,
+    target: Composable,
+    staging: Composable,
+    columns: Sequence[str],
+    key: Sequence[str],
+) -> list[Composable]:
+    """The statements of `strategy`; rows are inserted in key order (B-tree friendly)."""
+    from psycopg2 import sql
+
+    values = [c for c in columns if c not in key]
+    ordered = sql.SQL("SELECT {} FROM {} ORDER BY {}").format(_names(columns), staging, _names(key))
+    insert = sql.SQL("INSERT INTO {} ({}) ").format(target, _names(columns)) + ordered
+    if strategy == "delete_insert":
+        delete = sql.SQL("DELETE FROM {} AS t USING {} AS s WHERE {}").format(
+            target, staging, _key_match(key)
+        )
+        return [delete, insert]
+    if strategy == "replace":
+        return [sql.SQL("TRUNCATE {}").format(target), insert]
+    if strategy == "upsert":
+        action = (
+            sql.SQL("DO UPDATE SET {}").format(_assignments(values, "excluded"))
+            if values
+            else sql.SQL("DO NOTHING")
+        )
+        return [insert + sql.SQL(" ON CONFLICT ({}) ").format(_names(key)) + action]
+    if strategy == "merge":
+        matched = (
+            sql.SQL(" WHEN MATCHED THEN UPDATE SET {}").format(_assignments(values, "s"))
+            if values
+            else sql.SQL("")
+        )
+        return [
+            sql.SQL("MERGE INTO {} AS t USING ({}) AS s ON {}").format(
+                target, ordered, _key_match(key)
+            )
+            + matched
+            + sql.SQL(" WHEN NOT MATCHED THEN INSERT ({}) VALUES ({})").format(
+                _names(columns), _names(columns, "s")
+            )
+        ]
+    raise ValueError(f"unknown strategy {strategy!r}")
+
+
+def check_keys(conn: PgConnection, staging: Composable, key: Sequence[str], source: str) -> None:
+    """Raise DuplicateKeyError when a key is NULL or staged twice (with a few example keys)."""
+    from psycopg2 import sql
+
+    null_key = sql.SQL(" OR ").join(sql.SQL("{} IS NULL").format(sql.Identifier(k)) for k in key)
+    duplicates = sql.SQL(
+        "SELECT {key}, n, count(*) OVER () FROM"
+        " (SELECT {key}, count(*) AS n FROM {staging} GROUP BY {key} HAVING count(*) > 1) AS d"
+        " ORDER BY n DESC, {key} LIMIT {limit}"
+    ).format(key=_names(key), staging=staging, limit=sql.Literal(EXAMPLE_KEYS))
+    label = ", ".join(key)
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("SELECT count(*) FROM {} WHERE {}").format(staging, null_key))
+        nulls = cur.fetchone()[0]
+        if nulls:
+            raise DuplicateKeyError(
+                f"{source}: {nulls} row(s) have a NULL in primary_key ({label}); "
+                "filter them with `where` or pick another key"
+            )
+        cur.execute(duplicates)
+        rows = cur.fetchall()
+    if rows:
+        examples = "; ".join(
+            ", ".join(f"{k}={_shown(v)}" for k, v in zip(key, row[: len(key)], strict=True))
+            + f" ({row[len(key)]} rows)"
+            for row in rows
+        )
+        raise DuplicateKeyError(
+            f"{source}: {rows[0][-1]} key(s) of primary_key ({label}) occur more than once, "
+            f"e.g. {examples}; deduplicate the source or choose another primary_key. "
+            "Nothing was changed."
+        )
+
+
+def _shown(value: object) -> str:
+    return repr(value) if isinstance(value, str) else str(value)

@@ -41,7 +41,11 @@ def defs_from_environment(
     return defs(load_spec(path), reserved_resource_keys)
 
 
-def defs(spec: ReplicationSpec, reserved_resource_keys: Collection[str] = ()) -> dg.Definitions:
+def defs(
+    spec: ReplicationSpec,
+    reserved_resource_keys: Collection[str] = (),
+    retry_policy: dg.RetryPolicy = RETRY_POLICY,
+) -> dg.Definitions:
     resources = {}
     for name, connection in spec.connections.items():
         if not _RESOURCE_KEY.match(name) or name in reserved_resource_keys:
@@ -51,7 +55,7 @@ def defs(spec: ReplicationSpec, reserved_resource_keys: Collection[str] = ()) ->
                 f"that is not one of {taken}; rename it"
             )
         resources[name] = connection_resource(connection)
-    assets = [replication_asset(table) for table in spec.tables]
+    assets = [replication_asset(table, retry_policy) for table in spec.tables]
     return dg.Definitions(assets=assets, resources=resources)
 
 
@@ -72,7 +76,9 @@ def asset_key(table: TableSpec) -> dg.AssetKey:
     return dg.AssetKey([table.target_table.schema, table.target_table.name])
 
 
-def replication_asset(table: TableSpec) -> dg.AssetsDefinition:
+def replication_asset(
+    table: TableSpec, retry_policy: dg.RetryPolicy = RETRY_POLICY
+) -> dg.AssetsDefinition:
     key = asset_key(table)
 
     def _replicate(context: dg.AssetExecutionContext) -> Iterator[Any]:
@@ -108,7 +114,7 @@ def replication_asset(table: TableSpec) -> dg.AssetsDefinition:
         group_name="replication",
         kinds={"postgres"},
         required_resource_keys={table.source_connection, table.target_connection},
-        retry_policy=RETRY_POLICY,
+        retry_policy=retry_policy,
         check_specs=[
             dg.AssetCheckSpec(CHECK_COUNTS, asset=key, description="staged rows = source rows"),
             dg.AssetCheckSpec(

@@ -1,0 +1,205 @@
+"""`data-platform replicate` as a user runs it: whole processes against two real databases."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from data_platform.core.postgres import PostgresSettings, connect
+from data_platform.replication.staging import MARKER, STAGING_PREFIX
+from data_platform_tests.replication.conftest import execute, fetch
+from data_platform_tests.replication.test_engine import make_source, make_target, staging_tables
+
+SECRET = "Pa55-w0rd-never-shown"
+SPEC = """connections:
+  src: {url: "${SOURCE_PG_URL}"}
+  dst: {url: "${TARGET_PG_URL}"}
+tables:
+  - name: items
+    source: {connection: src, table: raw.items}
+    target: {connection: dst, table: raw.items}
+    strategy: upsert
+  - name: missing
+    source: {connection: src, table: raw.nope}
+    target: {connection: dst, table: raw.nope}
+"""
+
+
+def with_password(url: str) -> str:
+    """The same database with a password in the URL (trust auth ignores it)."""
+    settings = PostgresSettings.from_url(url)
+    return PostgresSettings(
+        host=settings.host,
+        port=settings.port,
+        dbname=settings.dbname,
+        user=settings.user,
+        password=SECRET,
+    ).url(with_password=True)
+
+
+def cli(
+    *args: str, env: dict[str, str], cwd: Path, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "data_platform.cli", *args],
+        env={**os.environ, **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if check:
+        assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def setup_spec(tmp_path: Path, source_url: str, pg_url: str, spec: str = SPEC) -> dict[str, str]:
+    (tmp_path / "replication.yaml").write_text(spec)
+    return {"SOURCE_PG_URL": with_password(source_url), "TARGET_PG_URL": with_password(pg_url)}
+
+
+def test_run_json_reports_every_table_and_fails_on_one(
+    tmp_path: Path, source_url: str, pg_url: str
+) -> None:
+    make_source(source_url)
+    make_target(pg_url)
+    env = setup_spec(tmp_path, source_url, pg_url)
+    done = cli(
+        "-v",
+        "replicate",
+        "run",
+        "--spec",
+        "replication.yaml",
+        "--json",
+        env=env,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert done.returncode == 1
+    items, missing = (json.loads(line) for line in done.stdout.splitlines())
+    assert items["status"] == "ok" and items["error"] is None
+    expected = {
+        "table": "items",
+        "strategy": "upsert",
+        "source_rows": 100,
+        "staged_rows": 100,
+        "inserted": 50,
+        "updated": 50,
+        "deleted": 0,
+        "target_rows": 150,
+        "checksum_match": True,
+    }
+    assert {k: items[k] for k in expected} == expected and items["seconds"] > 0
+    assert missing["status"] == "failed" and "raw.nope does not exist" in missing["error"]
+    assert "1 of 2 table(s) copied, 1 failed" in done.stderr
+    assert SECRET not in done.stdout + done.stderr
+
+
+def test_dry_run_changes_nothing_and_table_selects(
+    tmp_path: Path, source_url: str, pg_url: str
+) -> None:
+    make_source(source_url)
+    env = setup_spec(tmp_path, source_url, pg_url)
+    done = cli("replicate", "run", "--dry-run", "--table", "items", env=env, cwd=tmp_path)
+    assert "items: would upsert 100 source rows creating the target" in done.stdout
+    assert "key id; 3 columns: id, name, price; binary COPY" in done.stdout
+    assert fetch(pg_url, "SELECT to_regnamespace('raw')") == [(None,)]
+    unknown = cli("replicate", "run", "--table", "nope", env=env, cwd=tmp_path, check=False)
+    assert unknown.returncode == 1 and "no table named nope" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+
+
+def test_password_never_appears_in_output_logs_or_errors(
+    tmp_path: Path, source_url: str, pg_url: str
+) -> None:
+    make_source(source_url)
+    env = setup_spec(tmp_path, source_url, pg_url)
+    outputs = [cli("-v", "replicate", "run", env=env, cwd=tmp_path, check=False)]
+    outputs.append(cli("-v", "replicate", "run", "--dry-run", env=env, cwd=tmp_path, check=False))
+    unreachable = PostgresSettings.from_url(with_password(pg_url))
+    env["TARGET_PG_URL"] = env["TARGET_PG_URL"].replace(f":{unreachable.port}/", ":1/")
+    failed = cli("-v", "replicate", "run", "--json", env=env, cwd=tmp_path, check=False)
+    outputs.append(failed)
+    assert "cannot connect to postgresql://postgres:***@" in failed.stdout
+    outputs.append(cli("-v", "replicate", "sweep", env=env, cwd=tmp_path, check=False))
+    for done in outputs:
+        assert SECRET not in done.stdout + done.stderr
+        assert "Traceback" not in done.stderr
+
+
+def test_sweep_drops_only_old_marked_staging_tables(
+    tmp_path: Path, source_url: str, pg_url: str
+) -> None:
+    env = setup_spec(tmp_path, source_url, pg_url)
+    now = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+    old, young, foreign = STAGING_PREFIX + "old", STAGING_PREFIX + "young", STAGING_PREFIX + "user"
+    execute(
+        pg_url,
+        f"CREATE TABLE {old} (id int)",
+        f"CREATE TABLE {young} (id int)",
+        f"CREATE TABLE {foreign} (id int)",
+        f"COMMENT ON TABLE {old} IS '{MARKER}2020-01-01T00:00:00+00:00'",
+        f"COMMENT ON TABLE {young} IS '{MARKER}{now}'",
+        f"COMMENT ON TABLE {foreign} IS 'somebody else''s table'",
+    )
+    dry = cli("replicate", "sweep", "--older-than", "1h", "--dry-run", env=env, cwd=tmp_path)
+    assert f"would drop dst: public.{old}" in dry.stdout and young not in dry.stdout
+    assert len(staging_tables(pg_url)) == 3
+    done = cli("replicate", "sweep", "--older-than", "1h", env=env, cwd=tmp_path)
+    assert "1 staging table(s) dropped in 1 target database(s)" in done.stdout
+    assert sorted(staging_tables(pg_url)) == [(foreign,), (young,)]
+    bad = cli("replicate", "sweep", "--older-than", "soon", env=env, cwd=tmp_path, check=False)
+    assert bad.returncode == 2 and "not a duration" in bad.stderr
+
+
+def test_kill_9_mid_copy_leaves_the_target_unchanged(
+    tmp_path: Path, source_url: str, pg_url: str
+) -> None:
+    make_target(pg_url)
+    execute(
+        source_url,
+        "CREATE SCHEMA raw",
+        # A view that trickles rows out (2 ms each), so the kill lands inside the COPY.
+        "CREATE VIEW raw.items AS SELECT i AS id, 'slow ' || i AS name, i::numeric(10,2) AS price"
+        " FROM generate_series(1, 2000) i, LATERAL (SELECT pg_sleep(0.002 + 0 * i)) AS pause",
+    )
+    spec = SPEC.split("  - name: missing")[0] + "    primary_key: [id]\n"
+    env = setup_spec(tmp_path, source_url, pg_url, spec)
+    before = fetch(pg_url, "SELECT * FROM raw.items ORDER BY id")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "data_platform.cli", "replicate", "run"],
+        env={**os.environ, **env},
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    copying = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY%dp_staging_%'"
+    try:
+        deadline = time.monotonic() + 60
+        while fetch(pg_url, copying) == [(0,)]:
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+        assert len(staging_tables(pg_url)) == 0  # made in the open transaction
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+    finally:
+        process.kill()
+    assert process.returncode == -signal.SIGKILL
+    deadline = time.monotonic() + 30
+    while fetch(pg_url, copying) != [(0,)] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert fetch(pg_url, "SELECT * FROM raw.items ORDER BY id") == before
+    conn = connect(pg_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT relname FROM pg_class WHERE relname LIKE 'dp_staging_%'")
+            assert cur.fetchall() == []
+    finally:
+        conn.close()
+    swept = cli("replicate", "sweep", "--older-than", "0s", env=env, cwd=tmp_path)
+    assert "0 staging table(s) dropped" in swept.stdout

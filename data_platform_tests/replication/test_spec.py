@@ -1,0 +1,126 @@
+"""Spec parsing: every mistake names the table entry and the field; URLs stay masked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from data_platform.replication.errors import SpecError
+from data_platform.replication.spec import connection_settings, load_spec, parse_spec
+from data_platform.replication.tables import TableRef
+
+CONNECTIONS = {
+    "fs2_postgres": {"url": "${SOURCE_PG_URL}"},
+    "postgres_default": {"url": "postgresql://app:${TARGET_PW}@db.example:5433/dw"},
+}
+
+
+def table(**changes: object) -> dict:
+    entry = {
+        "name": "sym_coverage",
+        "source": {"connection": "fs2_postgres", "table": "raw_data.sym_v1_sym_coverage"},
+        "target": {"connection": "postgres_default", "table": "raw_data.sym_v1_sym_coverage"},
+    }
+    entry.update(changes)
+    return entry
+
+
+def parse(*tables: dict) -> object:
+    return parse_spec({"connections": CONNECTIONS, "tables": list(tables)})
+
+
+def test_a_full_entry_parses_with_defaults() -> None:
+    spec = parse(
+        table(primary_key=["id"], where="id > 0", watermark="updated_at"),
+        table(
+            name=None,
+            target={"connection": "postgres_default", "table": {"schema": "a.b", "name": 'c"d'}},
+        ),
+    )
+    first, second = spec.tables
+    assert first.source_table == TableRef("raw_data", "sym_v1_sym_coverage")
+    assert (first.strategy, first.primary_key, first.watermark) == ("merge", ("id",), "updated_at")
+    assert second.target_table == TableRef("a.b", 'c"d') and second.name == 'c"d'
+    assert (
+        TableRef("public", "t")
+        == parse(table(source={"connection": "fs2_postgres", "table": "t"})).tables[0].source_table
+    )
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (table(strategy="swap"), "tables[0] (sym_coverage): strategy 'swap' is unknown"),
+        (table(colour="red"), "tables[0] (sym_coverage): unknown key 'colour'"),
+        ({"name": "x", "source": table()["source"]}, "tables[0] (x): missing `target`"),
+        (
+            table(source={"connection": "nope", "table": "t"}),
+            "source.connection: unknown connection 'nope'",
+        ),
+        (
+            table(source={"connection": "fs2_postgres"}),
+            "tables[0] (sym_coverage): source: missing `table`",
+        ),
+        (
+            table(target={"connection": "postgres_default", "table": {"name": "t", "x": 1}}),
+            "target.table: unknown keys",
+        ),
+        (table(primary_key="id"), "primary_key must be a non-empty list"),
+        (
+            table(strategy="replace", watermark="updated_at"),
+            "watermark cannot be used with strategy replace",
+        ),
+    ],
+)
+def test_mistakes_name_the_entry_and_field(entry: dict, message: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        parse(entry)
+    assert message in str(caught.value)
+
+
+def test_unset_variable_names_table_and_field_and_urls_stay_masked() -> None:
+    spec = parse(table())
+    entry = spec.tables[0]
+    with pytest.raises(SpecError) as caught:
+        connection_settings(spec, entry, "target", {"SOURCE_PG_URL": "postgresql://h/db"})
+    assert str(caught.value) == (
+        "table 'sym_coverage': target.connection 'postgres_default': url needs ${TARGET_PW}, "
+        "which is not set; export it"
+    )
+    settings = connection_settings(spec, entry, "target", {"TARGET_PW": "hunter2-secret"})
+    assert (settings.host, settings.port, settings.password) == (
+        "db.example",
+        5433,
+        "hunter2-secret",
+    )
+    assert "hunter2" not in repr(settings) + repr(spec) + settings.url()
+    literal = parse_spec(
+        {
+            "connections": {"c": {"url": "postgresql://u:pw-literal@h/d"}},
+            "tables": [
+                table(
+                    source={"connection": "c", "table": "t"},
+                    target={"connection": "c", "table": "t"},
+                )
+            ],
+        }
+    )
+    assert "pw-literal" not in repr(literal)
+
+
+def test_files_that_are_not_specs_give_one_line(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("tables: [\n")
+    with pytest.raises(SpecError, match="is not valid YAML"):
+        load_spec(broken)
+    with pytest.raises(SpecError, match="cannot read the spec"):
+        load_spec(tmp_path / "missing.yaml")
+    duplicate = tmp_path / "dup.yaml"
+    duplicate.write_text(
+        "connections: {a: {url: x}}\ntables:\n"
+        "  - {source: {connection: a, table: s.t}, target: {connection: a, table: s.t}}\n"
+        "  - {source: {connection: a, table: s.u}, target: {connection: a, table: o.t}}\n"
+    )
+    with pytest.raises(SpecError, match="two tables are named 't'"):
+        load_spec(duplicate)

@@ -10,6 +10,7 @@ import os
 import signal
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -55,6 +56,7 @@ def _load(spec_path: Path) -> ReplicationSpec:
 def run(spec_path: Path, tables: Sequence[str], dry_run: bool, as_json: bool) -> None:
     """Copy the tables of the spec, in order. Exits 1 when any table failed."""
     from data_platform.core.postgres import PostgresError
+    from data_platform.replication.engine import CopyResult
     from data_platform.replication.errors import ReplicationError, SpecError
     from data_platform.replication.runner import plan_table, run_table
 
@@ -72,7 +74,9 @@ def run(spec_path: Path, tables: Sequence[str], dry_run: bool, as_json: bool) ->
                 _show_plan(plan_table(spec, table, os.environ), as_json)
             except (ReplicationError, PostgresError) as exc:
                 failed += 1
-                _show_failure(table.name, table.strategy, str(exc), as_json)
+                _show_result(
+                    CopyResult(table.name, table.strategy, status="failed", error=str(exc)), as_json
+                )
             continue
         progress = _Progress(table.name)
         result = run_table(spec, table, os.environ, on_progress=progress)
@@ -136,7 +140,7 @@ class _Progress:
 
 def _show_result(result: CopyResult, as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps(result.to_dict()))
+        click.echo(json.dumps(asdict(result)))
     elif result.status != "ok":
         click.echo(f"FAILED {result.table} (target left as it was): {result.error}", err=True)
     else:
@@ -150,17 +154,9 @@ def _show_result(result: CopyResult, as_json: bool) -> None:
         )
 
 
-def _show_failure(table: str, strategy: str, error: str, as_json: bool) -> None:
-    if as_json:
-        failure = {"table": table, "strategy": strategy, "status": "failed", "error": error}
-        click.echo(json.dumps(failure))
-    else:
-        click.echo(f"FAILED {table}: {error}", err=True)
-
-
 def _show_plan(plan: CopyPlan, as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps({**plan.to_dict(), "status": "planned"}))
+        click.echo(json.dumps({**asdict(plan), "status": "planned"}))
         return
     target = "into the existing target" if plan.target_exists else "creating the target"
     since = f", rows with {plan.watermark} >= {plan.since}" if plan.since else ""

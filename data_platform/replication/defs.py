@@ -6,6 +6,7 @@ The work happens in the engine (`DataCopyEngine`); this module only maps it onto
 
 import re
 from collections.abc import Collection, Iterator, Mapping
+from dataclasses import asdict
 from typing import Any
 
 import dagster as dg
@@ -86,14 +87,7 @@ def replication_asset(
         target = getattr(context.resources, table.target_connection).settings()
         engine = DataCopyEngine(source, target)
         try:
-            result = engine.copy_with_staging_table(
-                table.source_table,
-                table.target_table,
-                primary_keys=table.primary_key,
-                where_condition=table.where,
-                strategy=table.strategy,
-                watermark=table.watermark,
-            )
+            result = engine.copy_with_staging_table(**table.copy_arguments())
         except IntegrityMismatchError as exc:
             if exc.numbers is not None:
                 yield from _checks(exc.numbers)
@@ -131,7 +125,7 @@ def replication_asset(
 
 
 def _metadata(result: CopyResult) -> dict[str, Any]:
-    numbers = result.to_dict()
+    numbers = asdict(result)
     return {k: v for k, v in numbers.items() if v is not None and k not in ("status", "error")}
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from data_platform.core.postgres import PostgresError, PostgresSettings, as_settings, connect
@@ -63,9 +63,6 @@ class CopyResult:
     created_target: bool = False
     high_water: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass
 class CopyPlan:
@@ -80,9 +77,6 @@ class CopyPlan:
     copy_format: str
     watermark: str | None = None
     since: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass

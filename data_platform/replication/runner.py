@@ -38,14 +38,8 @@ def run_table(
 ) -> CopyResult:
     started = time.monotonic()
     try:
-        result = engine_for(spec, table, env, on_progress).copy_with_staging_table(
-            table.source_table,
-            table.target_table,
-            primary_keys=table.primary_key,
-            where_condition=table.where,
-            strategy=table.strategy,
-            watermark=table.watermark,
-        )
+        engine = engine_for(spec, table, env, on_progress)
+        result = engine.copy_with_staging_table(**table.copy_arguments())
     except (ReplicationError, PostgresError) as exc:
         seconds = round(time.monotonic() - started, 3)
         return CopyResult(
@@ -56,14 +50,7 @@ def run_table(
 
 
 def plan_table(spec: ReplicationSpec, table: TableSpec, env: Mapping[str, str]) -> CopyPlan:
-    plan = engine_for(spec, table, env).plan(
-        table.source_table,
-        table.target_table,
-        primary_keys=table.primary_key,
-        where_condition=table.where,
-        strategy=table.strategy,
-        watermark=table.watermark,
-    )
+    plan = engine_for(spec, table, env).plan(**table.copy_arguments())
     plan.table = table.name
     return plan
 

@@ -48,6 +48,17 @@ class TableSpec:
     where: str | None = None  # trusted SQL from the spec file, never from elsewhere
     watermark: str | None = None
 
+    def copy_arguments(self) -> dict[str, Any]:
+        """Keyword arguments of `DataCopyEngine.copy_with_staging_table` (and `plan`)."""
+        return {
+            "source_table": self.source_table,
+            "target_table": self.target_table,
+            "primary_keys": self.primary_key,
+            "where_condition": self.where,
+            "strategy": self.strategy,
+            "watermark": self.watermark,
+        }
+
 
 @dataclass(frozen=True)
 class ReplicationSpec:

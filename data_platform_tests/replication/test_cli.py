@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from data_platform.core.postgres import PostgresSettings, connect
@@ -15,7 +16,6 @@ from data_platform.replication.staging import MARKER, STAGING_PREFIX
 from data_platform_tests.replication.conftest import execute, fetch
 from data_platform_tests.replication.test_engine import make_source, make_target, staging_tables
 
-SECRET = "Pa55-w0rd-never-shown"
 SPEC = """connections:
   src: {url: "${SOURCE_PG_URL}"}
   dst: {url: "${TARGET_PG_URL}"}
@@ -31,15 +31,13 @@ tables:
 
 
 def with_password(url: str) -> str:
-    """The same database with a password in the URL (trust auth ignores it)."""
+    """The URL with a password: the server's own, or (trust auth ignores it) a made-up one."""
     settings = PostgresSettings.from_url(url)
-    return PostgresSettings(
-        host=settings.host,
-        port=settings.port,
-        dbname=settings.dbname,
-        user=settings.user,
-        password=SECRET,
-    ).url(with_password=True)
+    return replace(settings, password=secret(url)).url(with_password=True)
+
+
+def secret(url: str) -> str:
+    return PostgresSettings.from_url(url).password or "Pa55-w0rd-never-shown"
 
 
 def cli(
@@ -82,7 +80,7 @@ def test_run_json_reports_every_table_and_fails_on_one(
     )
     assert done.returncode == 1
     items, missing = (json.loads(line) for line in done.stdout.splitlines())
-    assert items["status"] == "ok" and items["error"] is None
+    assert items["status"] == "ok" and items["error"] is None, done.stdout + done.stderr
     expected = {
         "table": "items",
         "strategy": "upsert",
@@ -97,7 +95,7 @@ def test_run_json_reports_every_table_and_fails_on_one(
     assert {k: items[k] for k in expected} == expected and items["seconds"] > 0
     assert missing["status"] == "failed" and "raw.nope does not exist" in missing["error"]
     assert "1 of 2 table(s) copied, 1 failed" in done.stderr
-    assert SECRET not in done.stdout + done.stderr
+    assert secret(pg_url) not in done.stdout + done.stderr
 
 
 def test_dry_run_changes_nothing_and_table_selects(
@@ -128,7 +126,7 @@ def test_password_never_appears_in_output_logs_or_errors(
     assert "cannot connect to postgresql://postgres:***@" in failed.stdout
     outputs.append(cli("-v", "replicate", "sweep", env=env, cwd=tmp_path, check=False))
     for done in outputs:
-        assert SECRET not in done.stdout + done.stderr
+        assert secret(pg_url) not in done.stdout + done.stderr
         assert "Traceback" not in done.stderr
 
 

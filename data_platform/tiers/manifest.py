@@ -1,0 +1,169 @@
+"""The warm tier's per-month manifest: levels of files, processed slots, a chain of versions.
+
+`<warm>/YYYY/MM/manifest.json` is the head, replaced only with If-Match on the etag it was read at
+(If-None-Match for the first). Before a head is written, the same content is stored once as
+`versions/<sequence>-<attempt>.json`; the head names it (`version_key`) and the one before it
+(`previous`), so every committed version stays readable for rollback until vacuum retires it. A
+version file whose head write lost or never happened is referenced by nobody.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+
+from data_platform.core.objectstore import ObjectNotFound, ObjectStore
+from data_platform.tiers.config import SLOT, TiersError, parse_month
+
+FORMAT = 1
+FANOUT = 8  # m: every 8 files of level k merge into one file of level k+1
+MANIFEST_NAME = "manifest.json"
+VERSIONS_FOLDER = "versions/"
+CHECKPOINT_NAME = "checkpoint.parquet"
+
+
+class CorruptManifestError(TiersError):
+    """A manifest could not be parsed; the message names its key."""
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One live file: a hot file at level 0 or a merged warm file; from/to are level-0 ordinals."""
+
+    key: str
+    level: int
+    first: int
+    last: int
+    bytes: int
+    min_time: str
+    max_time: str
+    rows: int | None = None
+
+    @property
+    def min_dt(self) -> datetime:
+        return datetime.fromisoformat(self.min_time)
+
+    @property
+    def max_dt(self) -> datetime:
+        return datetime.fromisoformat(self.max_time)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    provider: str
+    month: str
+    sequence: int = 0
+    levels: tuple[tuple[FileEntry, ...], ...] = ()
+    processed: bytes = b""  # bitset over the month's slots: bit i = slot i has been compacted
+    last_slot: str | None = None  # latest slot compacted so far (ISO); the hot tail starts after
+    committed_at: str | None = None
+    version_key: str | None = None
+    previous: str | None = None
+    fanout: int = FANOUT
+    format: int = FORMAT
+    etag: str | None = field(default=None, compare=False)
+
+    @property
+    def processed_count(self) -> int:
+        return sum(bin(byte).count("1") for byte in self.processed)
+
+    def is_processed(self, slot: datetime) -> bool:
+        index = slot_index(self.month, slot)
+        return index // 8 < len(self.processed) and bool(
+            self.processed[index // 8] >> index % 8 & 1
+        )
+
+    def with_processed(self, slot: datetime) -> Manifest:
+        index = slot_index(self.month, slot)
+        bits = bytearray(self.processed.ljust(index // 8 + 1, b"\0"))
+        bits[index // 8] |= 1 << index % 8
+        last = max(self.last_slot or "", slot.isoformat())
+        return replace(self, processed=bytes(bits), last_slot=last)
+
+    def live_files(self) -> list[FileEntry]:
+        return [entry for level in self.levels for entry in level]
+
+    def to_json(self) -> bytes:
+        body = asdict(self)
+        body.pop("etag")
+        body["processed"] = base64.b64encode(self.processed).decode("ascii")
+        body["processed_count"] = self.processed_count
+        body["levels"] = [[asdict(e) for e in level] for level in self.levels]
+        return json.dumps(body, indent=1, sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, key: str, etag: str | None = None) -> Manifest:
+        try:
+            body = json.loads(data)
+            if body.get("format") != FORMAT:
+                raise ValueError(f"format {body.get('format')!r}, expected {FORMAT}")
+            body.pop("processed_count", None)
+            body["processed"] = base64.b64decode(body["processed"])
+            body["levels"] = tuple(
+                tuple(FileEntry(**entry) for entry in level) for level in body["levels"]
+            )
+            return cls(**body, etag=etag)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise CorruptManifestError(
+                f"manifest {key} is unreadable ({exc}); restore it from its versions/ folder"
+            ) from None
+
+
+def slot_index(month: str, slot: datetime) -> int:
+    index, remainder = divmod(slot - parse_month(month), SLOT)
+    if remainder or index < 0 or slot >= _month_end(month):
+        raise TiersError(f"{slot.isoformat()} is not a 10-minute slot of {month}")
+    return index
+
+
+def _month_end(month: str) -> datetime:
+    start = parse_month(month)
+    return start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
+
+
+def read_manifest(store: ObjectStore, prefix: str, provider: str, month: str) -> Manifest:
+    """The head manifest of `prefix` (a month's warm folder), or an empty one (sequence 0)."""
+    key = prefix + MANIFEST_NAME
+    try:
+        with store.open(key) as stream:
+            data = stream.read()
+            etag = stream.info.etag
+    except ObjectNotFound:
+        return Manifest(provider=provider, month=month)
+    return Manifest.from_json(data, key, etag)
+
+
+def read_version(store: ObjectStore, key: str) -> Manifest:
+    return Manifest.from_json(store.get(key), key)
+
+
+def commit_manifest(
+    store: ObjectStore, prefix: str, base: Manifest, new: Manifest, attempt: str
+) -> Manifest:
+    """Store `new` as the version after `base`; PreconditionFailed if the head moved since `base`.
+
+    The version file is written first, so a head always names a version that exists.
+    """
+    sequence = base.sequence + 1
+    version_key = f"{prefix}{VERSIONS_FOLDER}{sequence:08d}-{attempt}.json"
+    committed = replace(
+        new,
+        sequence=sequence,
+        committed_at=datetime.now(UTC).isoformat(),
+        version_key=version_key,
+        previous=base.version_key,
+        etag=None,
+    )
+    data = committed.to_json()
+    store.put_if_absent(version_key, data)
+    try:
+        if base.etag is None:
+            etag = store.put_if_absent(prefix + MANIFEST_NAME, data)
+        else:
+            etag = store.put_if_match(prefix + MANIFEST_NAME, data, base.etag)
+    except BaseException:
+        store.delete(version_key)
+        raise
+    return replace(committed, etag=etag)

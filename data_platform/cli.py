@@ -16,6 +16,10 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
     "silver": ("data_platform.silver.cli:silver", "Load raw CSV/Parquet snapshots into Postgres."),
     "parts": ("data_platform.parts.cli:parts", "Daily parts prices: crawl, heal, upsert."),
     "replicate": ("data_platform.replication.cli:replicate", "Copy tables between Postgres DBs."),
+    "tiers": (
+        "data_platform.tiers.cli:tiers",
+        "Hot/warm Parquet change log: ingest, compact, read.",
+    ),
     "dev": ("data_platform.devstack_cli:dev", "Throwaway Postgres + S3 server, demo and Dagit."),
     "training": (
         "data_platform.training.cli:training",

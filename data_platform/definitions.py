@@ -10,6 +10,7 @@ from data_platform.replication import defs as replication
 from data_platform.resources import shared_resources
 from data_platform.silver import defs as silver
 from data_platform.silver.presets import list_presets
+from data_platform.tiers import defs as tiers
 from data_platform.training import defs as training
 from data_platform.training.tasks import configured_tasks
 
@@ -26,6 +27,7 @@ def build_definitions() -> dg.Definitions:
         silver.defs(presets),
         parts.defs(),
         training.defs(configured_tasks(TRAINING_TASKS_FILE)),
+        tiers.defs(),
     ]
     taken = set(resources).union(*(d.resources or {} for d in domains))
     return dg.Definitions.merge(

@@ -45,18 +45,49 @@ class LazyGroup(click.Group):
 
 
 def load_dotenv(path: Path) -> None:
-    """Set `NAME=value` lines of a .env file that the environment does not already set
-    (the same file `dagster dev` reads, so the CLI and Dagit see one configuration)."""
+    """Set the variables of a .env file that the environment does not already set. Parsed by
+    python-dotenv, as `dagster dev` does, so the CLI and Dagit read one file the same way
+    (imported only when the file exists)."""
     if not path.is_file():
         return
-    for line in path.read_text().splitlines():
-        name, sep, value = line.strip().removeprefix("export ").partition("=")
-        if sep and name and not name.startswith("#"):
-            os.environ.setdefault(name.strip(), value.strip().strip("\"'"))
+    from dotenv import dotenv_values
+
+    for name, value in dotenv_values(path).items():
+        if value is not None:
+            os.environ.setdefault(name, value)
+
+
+# Loggers that print secrets at DEBUG: request headers (X-Amz-Security-Token), STS responses.
+_WIRE_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3")
+
+
+def configure_logging(verbose: bool, debug_loggers: tuple[str, ...]) -> None:
+    """Warnings from everyone; DEBUG from our own loggers with -v, and from other libraries
+    only when named with --debug-logger (with a warning for the ones that print secrets)."""
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if verbose:
+        logging.getLogger("data_platform").setLevel(logging.DEBUG)
+    for name in debug_loggers:
+        logging.getLogger(name).setLevel(logging.DEBUG)
+        if name.split(".")[0] in _WIRE_LOGGERS:
+            click.echo(
+                f"warning: the {name} debug log prints request headers and responses, "
+                "including session tokens and secret keys; do not share it",
+                err=True,
+            )
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", is_flag=True, help="Log debug messages to stderr.")
+@click.option("-v", "--verbose", is_flag=True, help="Log data_platform's debug messages to stderr.")
+@click.option(
+    "--debug-logger",
+    "debug_loggers",
+    multiple=True,
+    metavar="NAME",
+    help="Also log this library at DEBUG (repeatable), e.g. botocore: it prints secrets.",
+)
 @click.option(
     "--env-file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -64,16 +95,10 @@ def load_dotenv(path: Path) -> None:
     show_default=True,
     help="Read unset environment variables from this file if it exists.",
 )
-def main(verbose: bool, env_file: Path) -> None:
+def main(verbose: bool, debug_loggers: tuple[str, ...], env_file: Path) -> None:
     """data_platform: S3 sync, silver loads and the other platform jobs, without Dagster."""
-    import logging
-
     load_dotenv(env_file)
-
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(verbose, debug_loggers)
 
 
 if __name__ == "__main__":

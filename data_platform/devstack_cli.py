@@ -18,9 +18,20 @@ import click
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    # The first Ctrl-C/SIGTERM stops; repeats are ignored so they cannot cut the clean-up short.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 @click.group("dev")
 def dev() -> None:
     """Throwaway Postgres + S3 API server for trying the platform and running its tests."""
+    # A script that starts us with `&` leaves SIGINT ignored: restore Ctrl-C, and let SIGTERM
+    # do the same, so either stops Dagit, Postgres and the S3 server and removes their data.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
 
 
 @contextlib.contextmanager
@@ -56,7 +67,7 @@ def up() -> None:
     ):
         for name, value in sorted(env.items()):
             click.echo(f"export {name}={value}")
-        _wait_for_ctrl_c("stack is up; Ctrl-C stops it and removes its data")
+        _wait_for_ctrl_c("stack is up; Ctrl-C or SIGTERM stops it and removes its data")
 
 
 @dev.command("demo")
@@ -101,7 +112,9 @@ def _serve_dagit(env: dict[str, str], port: int) -> None:
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
-        _wait_for_ctrl_c(f"Dagit: http://127.0.0.1:{port}  (Ctrl-C stops Dagit and the stack)")
+        _wait_for_ctrl_c(
+            f"Dagit: http://127.0.0.1:{port}  (Ctrl-C or SIGTERM stops Dagit and the stack)"
+        )
     finally:
         stop_process_group(process)
 

@@ -2,12 +2,15 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+
+import pytest
 
 from data_platform.devstack import free_port
 
@@ -25,6 +28,19 @@ def _processes_mentioning(text: str) -> list[str]:
         if text in cmdline and state != "Z":
             found.append(cmdline)
     return found
+
+
+def _stack_processes(output: str) -> list[str]:
+    """The Postgres postmaster and moto server of the stack whose status lines are in `output`
+    (`postgres: postgresql://postgres:***@127.0.0.1:PORT/...`, `s3 api: http://127.0.0.1:PORT`)."""
+    pg_port = re.search(r"postgres: \S+@127\.0\.0\.1:(\d+)/", output)
+    s3_port = re.search(r"s3 api: +http://127\.0\.0\.1:(\d+)", output)
+    assert pg_port and s3_port, output[-3000:]
+    moto = _processes_mentioning(f"-m moto.server -H 127.0.0.1 -p {s3_port[1]} ")
+    postgres = [
+        line for line in _processes_mentioning(f" -p {pg_port[1]} ") if "data-platform-pg-" in line
+    ]
+    return moto + postgres
 
 
 def _materializations(port: int, asset_path: list[str]) -> list[dict]:
@@ -45,7 +61,6 @@ def _demo_command(*extra: str) -> list[str]:
 
 
 def test_demo_runs_every_step_and_cleans_up() -> None:
-    before = set(_processes_mentioning("data-platform-"))  # the suite's own services
     done = subprocess.run(_demo_command(), capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "every check passed" in done.stdout
@@ -55,18 +70,19 @@ def test_demo_runs_every_step_and_cleans_up() -> None:
     assert "every partition holds exactly the rows of its raw files" in done.stdout
     assert "== parts ==" in done.stdout
     assert "verified: transient failures healed, the broken page reported" in done.stdout
-    assert set(_processes_mentioning("data-platform-")) <= before
+    assert _stack_processes(done.stderr) == []
 
 
-def test_serve_keeps_dagit_up_and_stops_everything_on_ctrl_c() -> None:
-    before = set(_processes_mentioning("data-platform-"))
+def test_serve_started_in_the_background_stops_everything_on_sigterm() -> None:
     port = free_port()
+    # As a script's `cmd &` does: SIGINT ignored, so only SIGTERM can stop it.
     process = subprocess.Popen(
         _demo_command("--serve", "--port", str(port)),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     try:
         deadline = time.monotonic() + 300
@@ -84,25 +100,25 @@ def test_serve_keeps_dagit_up_and_stops_everything_on_ctrl_c() -> None:
             raise AssertionError("Dagit did not come up")
         # the demo's runs are in the instance Dagit reads (on the throwaway Postgres)
         assert len(_materializations(port, ["silver", "silver_stage_1_main"])) == 4
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=120)
+        assert _processes_mentioning(f"-p {port}") != []  # dagster dev and its webserver
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=120)[0]
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-    assert process.returncode in (0, 1, -signal.SIGINT)
+    assert process.returncode == 0, output[-3000:]
     assert _processes_mentioning(f"-p {port}") == []
-    assert set(_processes_mentioning("data-platform-")) <= before
+    assert _stack_processes(output) == []
 
 
 def test_dev_up_prints_working_exports_and_stops_on_ctrl_c() -> None:
     import psycopg2
 
-    before = set(_processes_mentioning("data-platform-"))
     process = subprocess.Popen(
         [sys.executable, "-m", "data_platform.cli", "dev", "up"],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
     )
@@ -119,10 +135,43 @@ def test_dev_up_prints_working_exports_and_stops_on_ctrl_c() -> None:
         with urllib.request.urlopen(exports["AWS_ENDPOINT_URL"] + "/moto-api/") as response:
             assert response.status == 200
         process.send_signal(signal.SIGINT)
-        process.wait(timeout=60)
+        _, stderr = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-    assert set(_processes_mentioning("data-platform-")) <= before
+    assert process.returncode == 0, stderr
+    assert _stack_processes(stderr) == []
+    with pytest.raises(OSError):  # the S3 server is gone, not just its process name
+        urllib.request.urlopen(exports["AWS_ENDPOINT_URL"] + "/moto-api/", timeout=5)
+    with pytest.raises(psycopg2.OperationalError):
+        psycopg2.connect(exports["DATA_PLATFORM_PG_URL"], connect_timeout=5)
     assert not Path(exports["DAGSTER_HOME"]).exists()
+
+
+def test_the_leak_check_sees_a_running_stack() -> None:
+    """`_stack_processes` must find what a live stack runs, or the checks above prove nothing."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "data_platform.cli", "dev", "up"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        status = ""
+        while "s3 api:" not in status:
+            line = process.stderr.readline()
+            assert line, "dev up ended before printing its status"
+            status += line
+        found = _stack_processes(status)
+        assert any("moto.server" in line for line in found)
+        assert any("postgres" in line for line in found)
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == 0
+    assert _stack_processes(status) == []

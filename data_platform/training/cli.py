@@ -160,6 +160,7 @@ def export_command(
     from data_platform.training.export import export_task, parse_split
 
     fractions = parse_split(split) if split else None
+    status = StatusLine()
     report = export_task(
         open_backend(),
         task,
@@ -169,7 +170,9 @@ def export_command(
         dedupe=dedupe,
         split=fractions,
         seed=seed,
+        on_progress=_progress(status, "exported"),
     )
+    status.clear()
     if as_json:
         click.echo(json.dumps(vars(report), ensure_ascii=False, indent=2))
     else:

@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -63,13 +63,20 @@ def split_of(sample_id: str, split: dict[str, float], seed: int) -> str:
 
 
 def iter_records(
-    backend: SampleStore, task: str, since: date | str | None, until: date | str | None
+    backend: SampleStore,
+    task: str,
+    since: date | str | None,
+    until: date | str | None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Every stored sample of `task` in the day range, in key order then line order."""
-    for info in backend.sample_infos(task, since, until):
+    infos = backend.sample_infos(task, since, until)
+    for done, info in enumerate(infos, start=1):
         data = backend.store.get(info.key)
         for _, record in parse_lines(data, backend.location(info.key)):
             yield record
+        if on_progress is not None:
+            on_progress(done, len(infos))
 
 
 def split_paths(out: Path, split: dict[str, float]) -> dict[str, Path]:
@@ -87,6 +94,7 @@ def export_task(
     dedupe: bool = False,
     split: dict[str, float] | None = None,
     seed: int = 0,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> ExportReport:
     """Write the samples to `out` (or one file per split next to it); all files or none appear."""
     out = Path(out)
@@ -102,7 +110,7 @@ def export_task(
         out.parent.mkdir(parents=True, exist_ok=True)
         streams = {name: open(temp, "w", encoding="utf-8") for name, temp in temps.items()}  # noqa: SIM115
         counts = dict.fromkeys(targets, 0)
-        for record in iter_records(backend, task, since, until):
+        for record in iter_records(backend, task, since, until, on_progress):
             report.read += 1
             if dedupe:
                 digest = content_hash(record)

@@ -16,23 +16,19 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+# Same directory: the listing anchor and the process timer the S3 sync benchmark uses.
+from s3_sync import LISTING_SCRIPT, timed
+
 from data_platform import devstack
 
 BIN = Path(sys.executable).parent
 BUCKET = "bench-training"
-LISTING_SCRIPT = """
-import sys, boto3
-client = boto3.client("s3", endpoint_url=sys.argv[1])
-pages = client.get_paginator("list_objects_v2").paginate(Bucket=sys.argv[2], Prefix=sys.argv[3])
-print(sum(len(page.get("Contents", ())) for page in pages), "objects")
-"""
 ENV = {
     "AWS_ACCESS_KEY_ID": "bench",
     "AWS_SECRET_ACCESS_KEY": "bench",
@@ -69,15 +65,6 @@ def _credentials() -> dict[str, str]:
         "aws_secret_access_key": ENV["AWS_SECRET_ACCESS_KEY"],
         "region_name": ENV["AWS_DEFAULT_REGION"],
     }
-
-
-def timed(command: list[str], env: dict[str, str]) -> tuple[float, str]:
-    started = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"failed ({done.returncode}): {' '.join(command)}\n{done.stderr}")
-    return seconds, done.stdout.strip().splitlines()[-1]
 
 
 def main() -> None:

@@ -73,7 +73,8 @@ class AwsSessionResource(dg.ConfigurableResource):
     """An AWS session made per run: profile/region, cached MFA credentials, optional AssumeRole.
 
     Unset fields fall back, when the session is opened, to boto3's own settings (AWS_PROFILE,
-    AWS_REGION, AWS_ENDPOINT_URL) and to DATA_PLATFORM_AWS_MFA_SERIAL / DATA_PLATFORM_AWS_ROLE_ARN.
+    AWS_DEFAULT_REGION, AWS_ENDPOINT_URL) and to DATA_PLATFORM_AWS_MFA_SERIAL /
+    DATA_PLATFORM_AWS_ROLE_ARN.
     Runs never prompt: MFA credentials come from `data-platform aws login`'s cache.
     """
 

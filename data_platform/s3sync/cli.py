@@ -26,7 +26,7 @@ from data_platform.s3sync.sync import (
     upload_directory,
 )
 
-_MAX_POOL = 64
+_MAX_WORKERS = 64
 
 
 def _transfer_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -36,7 +36,7 @@ def _transfer_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--dry-run", is_flag=True, help="Print the plan; change nothing."),
         click.option(
             "--workers",
-            type=click.IntRange(1, _MAX_POOL // 2),
+            type=click.IntRange(1, _MAX_WORKERS),
             default=DEFAULT_WORKERS,
             show_default=True,
             help="Files transferred at the same time.",
@@ -77,11 +77,13 @@ def _sync_options(
     )
 
 
-def _s3_client(aws_settings: AwsSettings) -> Any:
+def _s3_client(aws_settings: AwsSettings, workers: int) -> Any:
     from data_platform.core.aws import make_client, open_session
 
     session = open_session(aws_settings, prompt=prompt_for(aws_settings))
-    return make_client(session, "s3", aws_settings, max_pool_connections=_MAX_POOL)
+    # Up to `workers` file transfers and `workers` part transfers run at once: one connection
+    # each, so no request waits for a pooled connection and none is opened only to be dropped.
+    return make_client(session, "s3", aws_settings, max_pool_connections=2 * workers)
 
 
 def _finish(report: SyncReport, bucket: str) -> None:
@@ -129,7 +131,9 @@ def upload_command(
     options = _sync_options(dry_run, workers, multipart_threshold_mb, part_size_mb, no_hash_cache)
     try:
         check_upload_dir(local_dir)
-        report = upload_directory(_s3_client(aws_settings), local_dir, bucket, prefix, options)
+        report = upload_directory(
+            _s3_client(aws_settings, workers), local_dir, bucket, prefix, options
+        )
     except SyncError as exc:
         raise click.ClickException(str(exc)) from None
     _finish(report, bucket)
@@ -157,7 +161,9 @@ def download_command(
     """Download s3://BUCKET/PREFIX/** into LOCAL_DIR, skipping files already identical."""
     options = _sync_options(dry_run, workers, multipart_threshold_mb, part_size_mb, no_hash_cache)
     try:
-        report = download_prefix(_s3_client(aws_settings), bucket, prefix, local_dir, options)
+        report = download_prefix(
+            _s3_client(aws_settings, workers), bucket, prefix, local_dir, options
+        )
     except SyncError as exc:
         raise click.ClickException(str(exc)) from None
     _finish(report, bucket)

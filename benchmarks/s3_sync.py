@@ -1,11 +1,13 @@
-"""Benchmark: `data-platform s3 upload|download` against `aws s3 sync` on one moto server.
+"""Benchmark: `data-platform s3 upload|download` against `aws s3 sync` and `s5cmd sync`.
 
-Both tools run as whole processes from this venv (start-up counts), each into its own bucket.
-Lines: upload, no-op re-sync, download; plus one paginated listing of the prefix, in-process
-and as a process, which is the floor a no-op re-sync is compared against.
+All three run as whole processes from this venv (start-up counts) against one moto server, each
+into its own bucket, on two data sets measured separately: many small files and a few large
+ones. Per round the tools take turns in a rotating order; the table shows medians over rounds
+(not best-of) and, per line, ours against the faster of the two anchors, with per-round ratios.
 
-    uv run python benchmarks/s3_sync.py                      # 2,000 x 10 KB + 20 x 20 MB
-    uv run python benchmarks/s3_sync.py --small 200 --large 2 --large-mb 8
+    uv run python benchmarks/s3_sync.py --rounds 5      # 2,000 x 10 KB, then 20 x 20 MB
+    uv run python benchmarks/s3_sync.py --small 200 --large 2 --large-mb 8 --rounds 2
+    uv run python benchmarks/s3_sync.py --sets small --tools ours --ours-args "--workers 8"
 """
 
 from __future__ import annotations
@@ -26,36 +28,28 @@ from typing import Any
 from data_platform import devstack
 
 BIN = Path(sys.executable).parent
-LISTING_SCRIPT = """
-import sys, boto3
-client = boto3.client("s3", endpoint_url=sys.argv[1])
-pages = client.get_paginator("list_objects_v2").paginate(Bucket=sys.argv[2], Prefix=sys.argv[3])
-print(sum(len(page.get("Contents", ())) for page in pages))
-"""
+TOOLS = ("ours", "aws", "s5cmd")
+STEPS = ("upload", "no-op re-sync (upload)", "download", "no-op re-sync (download)")
 
 
-def generate_tree(root: Path, small: int, small_kb: int, large: int, large_mb: int) -> int:
-    total = 0
-    for index in range(small):
-        path = root / f"year=2024/month={index % 12 + 1:02d}/part-{index:05d}.csv"
+def generate(root: Path, count: int, size: int, layout: str) -> int:
+    for index in range(count):
+        if layout == "small":
+            path = root / f"year=2024/month={index % 12 + 1:02d}/part-{index:05d}.csv"
+        else:
+            path = root / f"large/blob-{index:03d}.parquet"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(os.urandom(small_kb * 1024))
-        total += small_kb * 1024
-    for index in range(large):
-        path = root / f"large/blob-{index:03d}.parquet"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(os.urandom(large_mb * 1024 * 1024))
-        total += large_mb * 1024 * 1024
-    return total
+        path.write_bytes(os.urandom(size))
+    return count * size
 
 
-def timed(command: list[str], env: dict[str, str]) -> tuple[float, str]:
+def timed(command: list[str], env: dict[str, str]) -> float:
     started = time.perf_counter()
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - started
     if result.returncode != 0:
-        raise SystemExit(f"failed ({result.returncode}): {' '.join(command)}\n{result.stderr}")
-    return seconds, result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
+        raise SystemExit(f"failed ({result.returncode}): {shlex.join(command)}\n{result.stderr}")
+    return seconds
 
 
 def same_tree(left: Path, right: Path) -> bool:
@@ -66,7 +60,79 @@ def same_tree(left: Path, right: Path) -> bool:
     )
 
 
-STEPS = ("upload", "no-op re-sync (upload)", "download", "no-op re-sync (download)")
+def commands(
+    tool: str, endpoint: str, source: Path, target: Path, prefix: str, ours_args: str
+) -> tuple[list[str], list[str]]:
+    """(upload, download) command lines of one tool; bucket `bench-<tool>`."""
+    url = f"s3://bench-{tool}/{prefix}"
+    if tool == "ours":
+        ours = [str(BIN / "data-platform"), "s3"]
+        at = ["--bucket", "bench-ours", "--prefix", prefix, "--endpoint-url", endpoint]
+        extra = shlex.split(ours_args)
+        return (
+            [*ours, "upload", "--local-dir", str(source), *at, *extra],
+            [*ours, "download", "--local-dir", str(target), *at, *extra],
+        )
+    if tool == "aws":
+        aws = [str(BIN / "aws"), "--endpoint-url", endpoint, "s3", "sync", "--only-show-errors"]
+        return [*aws, str(source), url], [*aws, url, str(target)]
+    s5cmd = [str(BIN / "s5cmd"), "--endpoint-url", endpoint, "sync"]
+    return [*s5cmd, f"{source}/", f"{url}/"], [*s5cmd, f"{url}/*", f"{target}/"]
+
+
+def run_round(
+    number: int, endpoint: str, source: Path, work: Path, env: dict[str, str], args: Any
+) -> dict[str, dict[str, float]]:
+    """Upload, no-op, download, no-op for every tool, in an order that rotates per round."""
+    prefix = f"round{number}"
+    order = [args.tools[(i + number) % len(args.tools)] for i in range(len(args.tools))]
+    targets = {tool: work / f"down-{tool}-{number}" for tool in args.tools}
+    lines = {
+        tool: commands(tool, endpoint, source, targets[tool], prefix, args.ours_args)
+        for tool in args.tools
+    }
+    results: dict[str, dict[str, float]] = {}
+    for step in STEPS:
+        index = 0 if step.endswith("upload)") or step == "upload" else 1
+        results[step] = {tool: timed(lines[tool][index], env) for tool in order}
+        shown = "  ".join(f"{tool} {results[step][tool]:6.2f}s" for tool in args.tools)
+        print(f"  round {number} {step:26} {shown}", flush=True)
+    for tool, target in targets.items():
+        if not same_tree(source, target):
+            raise SystemExit(f"{tool}: {target} differs from the source tree")
+        shutil.rmtree(target)
+    return results
+
+
+def empty_buckets(client: Any, tools: list[str]) -> None:
+    """Keep the server's memory flat across rounds."""
+    for tool in tools:
+        paginator = client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=f"bench-{tool}"):
+            keys = [{"Key": item["Key"]} for item in page.get("Contents", ())]
+            if keys:
+                client.delete_objects(
+                    Bucket=f"bench-{tool}", Delete={"Objects": keys, "Quiet": True}
+                )
+
+
+def print_table(title: str, rounds: list[dict[str, dict[str, float]]], tools: list[str]) -> None:
+    print(f"\n{title}: medians of {len(rounds)} round(s), seconds, whole processes")
+    anchors = [tool for tool in tools if tool != "ours"]
+    header = "".join(f"{tool:>9}" for tool in tools)
+    print(f"{'step':26}{header}  best anchor / ours   per round")
+    for step in STEPS:
+        medians = {tool: statistics.median(r[step][tool] for r in rounds) for tool in tools}
+        row = "".join(f"{medians[tool]:9.2f}" for tool in tools)
+        if not anchors or "ours" not in tools:
+            print(f"{step:26}{row}")
+            continue
+        per_round = [min(r[step][a] for a in anchors) / r[step]["ours"] for r in rounds]
+        best = min(medians[a] for a in anchors)
+        print(
+            f"{step:26}{row}  {best / medians['ours']:6.2f}x            "
+            + " ".join(f"{ratio:.2f}" for ratio in per_round)
+        )
 
 
 def main() -> None:
@@ -75,38 +141,52 @@ def main() -> None:
     parser.add_argument("--small-kb", type=int, default=10, help="size of a small file")
     parser.add_argument("--large", type=int, default=20, help="number of large files")
     parser.add_argument("--large-mb", type=int, default=20, help="size of a large file")
-    parser.add_argument("--rounds", type=int, default=1, help="best of N, alternating order")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per set (median)")
+    parser.add_argument("--sets", default="small,large", help="data sets to run, in order")
+    parser.add_argument("--tools", default=",".join(TOOLS), help="tools to run (ours,aws,s5cmd)")
     parser.add_argument("--ours-args", default="", help="extra options for data-platform s3")
     args = parser.parse_args()
+    args.tools = args.tools.split(",")
 
+    sets = {
+        "small": (args.small, args.small_kb * 1024, f"{args.small:,} x {args.small_kb} KB"),
+        "large": (args.large, args.large_mb * 2**20, f"{args.large:,} x {args.large_mb} MB"),
+    }
     with tempfile.TemporaryDirectory(prefix="s3sync-bench-") as tmp:
         work = Path(tmp)
-        source = work / "source"
-        total = generate_tree(source, args.small, args.small_kb, args.large, args.large_mb)
-        print(f"tree: {args.small + args.large} files, {total / 2**20:.1f} MiB")
         (work / "aws-config").write_text("")
         env = {
             **os.environ,
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1",  # s5cmd reads this one
             "AWS_CONFIG_FILE": str(work / "aws-config"),
             "AWS_SHARED_CREDENTIALS_FILE": str(work / "aws-config"),
             "DATA_PLATFORM_CACHE_DIR": str(work / "cache"),
         }
         env.pop("AWS_PROFILE", None)
         server = devstack.start_s3_server()
+        tables = []
         try:
             client = make_client(server.endpoint_url)
-            for bucket in ("bench-ours", "bench-aws"):
-                client.create_bucket(Bucket=bucket)
-            rounds = [
-                run_round(number, client, server.endpoint_url, source, work, env, args.ours_args)
-                for number in range(args.rounds)
-            ]
+            for tool in args.tools:
+                client.create_bucket(Bucket=f"bench-{tool}")
+            for name in args.sets.split(","):
+                count, size, title = sets[name]
+                source = work / f"source-{name}"
+                generate(source, count, size, name)
+                print(f"{title} ({count * size / 2**20:.1f} MiB)", flush=True)
+                rounds = []
+                for number in range(args.rounds):
+                    rounds.append(run_round(number, server.endpoint_url, source, work, env, args))
+                    empty_buckets(client, args.tools)
+                tables.append((title, rounds))
+                shutil.rmtree(source)
         finally:
             server.stop()
-    print_table(rounds)
+    for title, rounds in tables:
+        print_table(title, rounds, args.tools)
 
 
 def make_client(endpoint: str) -> Any:
@@ -118,116 +198,6 @@ def make_client(endpoint: str) -> Any:
         region_name="us-east-1",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
-    )
-
-
-def run_round(
-    number: int,
-    client: Any,
-    endpoint: str,
-    source: Path,
-    work: Path,
-    env: dict[str, str],
-    ours_args: str = "",
-) -> dict[str, tuple[float, float | None]]:
-    """One upload / no-op / download / no-op for both tools; returns seconds per step."""
-    prefix = f"round{number}"
-    ours_dir, aws_dir = work / f"down-ours-{number}", work / f"down-aws-{number}"
-    ours = [str(BIN / "data-platform"), "s3"]
-    location = ["--bucket", "bench-ours", "--endpoint-url", endpoint, *shlex.split(ours_args)]
-    at = [*location, "--prefix", prefix]
-    aws = [str(BIN / "aws"), "--endpoint-url", endpoint, "s3", "sync", "--only-show-errors"]
-    commands = {
-        "upload": (
-            [*ours, "upload", "--local-dir", str(source), *at],
-            [*aws, str(source), f"s3://bench-aws/{prefix}"],
-        ),
-        "download": (
-            [*ours, "download", "--local-dir", str(ours_dir), *at],
-            [*aws, f"s3://bench-aws/{prefix}", str(aws_dir)],
-        ),
-    }
-    commands["no-op re-sync (upload)"] = commands["upload"]
-    commands["no-op re-sync (download)"] = commands["download"]
-    aws_first = number % 2 == 1
-    results: dict[str, tuple[float, float | None]] = {}
-    for step in STEPS:
-        ours_cmd, aws_cmd = commands[step]
-        if aws_first:
-            aws_seconds, _ = timed(aws_cmd, env)
-        ours_seconds, summary = timed(ours_cmd, env)
-        if not aws_first:
-            aws_seconds, _ = timed(aws_cmd, env)
-        print(
-            f"round {number} {step:26} ours {ours_seconds:6.2f}s  "
-            f"aws {aws_seconds:6.2f}s  ({summary})"
-        )
-        results[step] = (ours_seconds, aws_seconds)
-    for directory in (ours_dir, aws_dir):
-        if not same_tree(source, directory):
-            raise SystemExit(f"{directory} differs from the source tree")
-        shutil.rmtree(directory)
-
-    listing = [sys.executable, "-c", LISTING_SCRIPT, endpoint, "bench-ours", prefix + "/"]
-    results["listing, as a process"] = (timed(listing, env)[0], None)
-    results["listing, in-process"] = (in_process_listing(client, prefix + "/"), None)
-    start_up = [sys.executable, "-c", "import boto3; boto3.client('s3', region_name='us-east-1')"]
-    results["python + boto3 client start-up"] = (timed(start_up, env)[0], None)
-    empty = work / "empty"
-    empty.mkdir(exist_ok=True)
-    ours_start = [*ours, "upload", "--local-dir", str(empty), *location, "--prefix", "nothing"]
-    results["ours start-up (empty dir+prefix)"] = (timed(ours_start, env)[0], None)
-    for bucket in ("bench-ours", "bench-aws"):
-        empty_prefix(client, bucket, prefix)  # keep the server's memory flat across rounds
-    return results
-
-
-def in_process_listing(client: Any, prefix: str) -> float:
-    client.list_buckets()  # connect first: time the listing, not the handshake
-    started = time.perf_counter()
-    paginator = client.get_paginator("list_objects_v2")
-    for _ in paginator.paginate(Bucket="bench-ours", Prefix=prefix):
-        pass
-    return time.perf_counter() - started
-
-
-def empty_prefix(client: Any, bucket: str, prefix: str) -> None:
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        keys = [{"Key": item["Key"]} for item in page.get("Contents", ())]
-        if keys:
-            client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
-
-
-def print_table(rounds: list[dict[str, tuple[float, float | None]]]) -> None:
-    best = {
-        step: (
-            min(r[step][0] for r in rounds),
-            None if rounds[0][step][1] is None else min(r[step][1] for r in rounds),
-        )
-        for step in rounds[0]
-    }
-    print(f"\nbest of {len(rounds)} round(s), seconds (each tool a whole process):")
-    print(f"{'step':32} {'ours':>7} {'aws-cli':>8} {'aws/ours':>9}   per round (paired)")
-    for step, (ours, other) in best.items():
-        if other is None:
-            print(f"{step:32} {ours:7.2f}")
-            continue
-        paired = [r[step][1] / r[step][0] for r in rounds]
-        print(
-            f"{step:32} {ours:7.2f} {other:8.2f} {other / ours:8.2f}x   "
-            f"{' '.join(f'{ratio:.2f}x' for ratio in paired)} "
-            f"(median {statistics.median(paired):.2f}x)"
-        )
-    noop = best["no-op re-sync (upload)"][0]
-    listing = best["listing, as a process"][0]
-    in_process = best["listing, in-process"][0]
-    ours_start = best["ours start-up (empty dir+prefix)"][0]
-    print(
-        f"\nno-op re-sync (upload) {noop:.2f}s vs one listing as a process {listing:.2f}s "
-        f"(ratio {listing / noop:.2f}x)\n"
-        f"no-op minus our start-up {noop - ours_start:.2f}s vs in-process listing "
-        f"{in_process:.2f}s (python + boto3 start-up "
-        f"{best['python + boto3 client start-up'][0]:.2f}s, ours {ours_start:.2f}s)"
     )
 
 

@@ -9,22 +9,17 @@ from data_platform.parts import defs as parts
 from data_platform.replication import defs as replication
 from data_platform.resources import shared_resources
 from data_platform.silver import defs as silver
-from data_platform.silver.presets import list_presets
 from data_platform.tiers import defs as tiers
 from data_platform.training import defs as training
 from data_platform.training.tasks import configured_tasks
 
-# The same folder `data-platform silver load --presets-dir` writes to by default, relative to the
-# folder Dagster is started from: a preset saved by `--infer-schema` shows up on the next reload.
-USER_PRESETS_DIR = Path("presets")
 TRAINING_TASKS_FILE = Path("training_tasks.toml")  # tasks that get training assets
 
 
 def build_definitions() -> dg.Definitions:
-    presets = list_presets(USER_PRESETS_DIR)
     resources = shared_resources()
     domains = [
-        silver.defs(presets),
+        silver.defs(silver.configured_presets(os.environ)),
         parts.defs(),
         training.defs(configured_tasks(TRAINING_TASKS_FILE)),
         tiers.defs(),

@@ -10,6 +10,7 @@ round-trips exactly.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 SNAPSHOT_SEGMENTS = ("year", "month", "region", "sigungu")
@@ -27,14 +28,25 @@ class PartitionPathError(ValueError):
         self.rule = rule
 
 
+def nfc(text: str) -> str:
+    """Text in composed Unicode (NFC). macOS writes Korean file names decomposed (NFD), which
+    looks identical but compares different: every name that keys a snapshot or partition goes
+    through here, so both spellings are one snapshot."""
+    return unicodedata.normalize("NFC", text)
+
+
 @dataclass(frozen=True, order=True)
 class SnapshotKey:
-    """One silver snapshot: the files of one month in one region/sigungu."""
+    """One silver snapshot: the files of one month in one region/sigungu (names in NFC)."""
 
     year: int
     month: int
     region: str
     sigungu: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "region", nfc(self.region))
+        object.__setattr__(self, "sigungu", nfc(self.sigungu))
 
     @property
     def month_key(self) -> str:
@@ -52,7 +64,7 @@ class SnapshotKey:
 def parse_segments(path: str) -> dict[str, str]:
     """Every `name=value` segment of a `/`-separated path, in order of appearance."""
     segments: dict[str, str] = {}
-    for part in path.replace("\\", "/").split("/"):
+    for part in nfc(path).replace("\\", "/").split("/"):
         name, sep, value = part.partition("=")
         if sep and name:
             if name in segments:
@@ -74,7 +86,7 @@ def parse_snapshot(path: str) -> SnapshotKey:
         names = ", ".join(f"{m}=" for m in missing)
         raise PartitionPathError(path, f"missing segment {names} (expected {wanted})")
     order = [name for name in segments if name in SNAPSHOT_SEGMENTS]
-    parts = path.replace("\\", "/").split("/")
+    parts = nfc(path).replace("\\", "/").split("/")
     first = parts.index(f"year={segments['year']}")
     together = parts[first : first + 4] == [f"{n}={segments[n]}" for n in SNAPSHOT_SEGMENTS]
     if order != list(SNAPSHOT_SEGMENTS) or not together:
@@ -112,7 +124,7 @@ def area_key(region: str, sigungu: str) -> str:
     """A partition key for one region + sigungu, free of "/" and "|"."""
     if not region or not sigungu:
         raise ValueError("region and sigungu must both be non-empty")
-    return f"{_escape(region)}{AREA_SEPARATOR}{_escape(sigungu)}"
+    return f"{_escape(nfc(region))}{AREA_SEPARATOR}{_escape(nfc(sigungu))}"
 
 
 def parse_area_key(key: str) -> tuple[str, str]:
@@ -120,4 +132,4 @@ def parse_area_key(key: str) -> tuple[str, str]:
     region, sep, sigungu = key.partition(AREA_SEPARATOR)
     if not sep or not region or not sigungu or AREA_SEPARATOR in sigungu:
         raise ValueError(f"not an area key (expected <region>~<sigungu>): {key!r}")
-    return _unescape(region), _unescape(sigungu)
+    return nfc(_unescape(region)), nfc(_unescape(sigungu))

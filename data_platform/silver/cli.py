@@ -16,7 +16,12 @@ import click
 from data_platform.core.aws import AwsSettings
 from data_platform.core.aws_cli import aws_options, prompt_for
 from data_platform.core.terminal import StatusLine
-from data_platform.silver.presets import DEFAULT_SNAPSHOT_COLUMNS, FILE_FORMATS
+from data_platform.silver.presets import (
+    DEFAULT_PRESETS_DIR,
+    DEFAULT_SNAPSHOT_COLUMNS,
+    FILE_FORMATS,
+    PRESETS_DIR_VARIABLE,
+)
 
 if TYPE_CHECKING:
     from data_platform.core.partitions import SnapshotKey
@@ -72,8 +77,10 @@ def silver() -> None:
 @click.option(
     "--presets-dir",
     type=click.Path(path_type=Path, file_okay=False),
-    default=Path("presets"),
+    default=DEFAULT_PRESETS_DIR,
+    envvar=PRESETS_DIR_VARIABLE,
     show_default=True,
+    show_envvar=True,
     help="Your presets (TOML/JSON); they add to and override the built-in ones.",
 )
 @click.option(

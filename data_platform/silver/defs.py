@@ -9,9 +9,10 @@ included) x `area` (dynamic, `<region>~<sigungu>`; see core.partitions.area_key)
 """
 
 import contextlib
+import logging
 import re
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
@@ -27,12 +28,18 @@ from data_platform.silver.discovery import (
     partition_prefix,
 )
 from data_platform.silver.discovery_state import load_cursor, store_cursor
-from data_platform.silver.presets import TablePreset, list_presets
+from data_platform.silver.presets import (
+    PresetError,
+    TablePreset,
+    list_presets,
+    user_presets_dir,
+)
 
 if TYPE_CHECKING:
     from data_platform.core.objectstore import ObjectStore
     from data_platform.silver.sources import SourceFile
 
+log = logging.getLogger(__name__)
 FIRST_MONTH = "2010-01-01"  # months before this are reported by the sensor, not loaded
 MAX_PARTITIONS_PER_RUN = 8  # a backfill run loads up to 8 snapshots, one after the other
 SENSOR_INTERVAL_SECONDS = 30
@@ -75,6 +82,18 @@ def snapshot_of(key: str | dg.MultiPartitionKey) -> SnapshotKey:
     dims = key.keys_by_dimension
     region, sigungu = parse_area_key(dims["area"])
     return SnapshotKey(int(dims["month"][:4]), int(dims["month"][5:7]), region, sigungu)
+
+
+def configured_presets(env: Mapping[str, str]) -> list[TablePreset]:
+    """Built-in presets and those in DATA_PLATFORM_PRESETS_DIR (default ./presets, relative to
+    where Dagster starts). A malformed preset file is logged and warned about, and skipped: one
+    bad file must not stop the whole code location from loading."""
+
+    def report(error: PresetError) -> None:
+        log.warning("skipped a table preset: %s", error)
+        warnings.warn(f"skipped a table preset: {error}", UserWarning, stacklevel=2)
+
+    return list_presets(user_presets_dir(env), on_error=report)
 
 
 def defs(

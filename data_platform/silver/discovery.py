@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -159,10 +160,17 @@ def parse_raw_key(dataset: str, key: str) -> SnapshotKey | LayoutProblem | None:
 
 
 def list_partition_files(store: ObjectStore, dataset: str, snapshot: SnapshotKey) -> RawPartition:
-    """The partition as it is in the store now (the files a run loads)."""
-    prefix = partition_prefix(dataset, snapshot.path())
-    files = [info for info in store.list(prefix) if parse_raw_key(dataset, info.key) == snapshot]
-    return RawPartition(dataset, snapshot, tuple(files))
+    """The partition as it is in the store now (the files a run loads): keys under its folder
+    spelled in composed (NFC) or decomposed (NFD, as macOS uploads) Unicode."""
+    path = snapshot.path()
+    spellings = dict.fromkeys([path, unicodedata.normalize("NFD", path)])
+    files = [
+        info
+        for spelling in spellings
+        for info in store.list(partition_prefix(dataset, spelling))
+        if parse_raw_key(dataset, info.key) == snapshot
+    ]
+    return RawPartition(dataset, snapshot, tuple(sorted(files, key=lambda f: f.key)))
 
 
 def discover(

@@ -10,12 +10,17 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 BUILTIN_PRESETS_DIR = Path(__file__).with_name("presets")
+DEFAULT_PRESETS_DIR = Path("presets")
+PRESETS_DIR_VARIABLE = "DATA_PLATFORM_PRESETS_DIR"
+MAX_NAME_BYTES = 63
+_FILE_NAME = re.compile(r"\w[\w.-]*")  # \w: Unicode letters and digits (Korean too) and "_"
+_IDENTIFIER = re.compile(r"\w[\w-]*")
 DEFAULT_SNAPSHOT_COLUMNS = ("source_year", "source_month", "region", "sigungu")
 FILE_FORMATS = ("auto", "csv", "parquet")
 PRESET_SUFFIXES = (".toml", ".json")
@@ -92,11 +97,23 @@ def base_type(pg_type: str) -> str:
     return match.group("base")
 
 
+def _check_name(where: str, field_name: str, value: str) -> None:
+    """Preset and dataset names become file names and S3 folders, schema and table names
+    Postgres identifiers (which Postgres cuts silently past 63 bytes): keep them plain."""
+    if not value:
+        raise PresetError(f"{where}: `{field_name}` must not be empty")
+    pattern = _FILE_NAME if field_name in ("name", "dataset") else _IDENTIFIER
+    if not pattern.fullmatch(value) or len(value.encode("utf-8")) > MAX_NAME_BYTES:
+        raise PresetError(
+            f"{where}: `{field_name}` {value!r} must be letters, digits, '_' or '-' (a name "
+            f"may also hold '.', not first), at most {MAX_NAME_BYTES} bytes; no '/' or '..'"
+        )
+
+
 def validate_preset(preset: TablePreset) -> None:
     where = f"preset {preset.name!r}"
     for field_name in ("name", "dataset", "schema", "table"):
-        if not getattr(preset, field_name):
-            raise PresetError(f"{where}: `{field_name}` must not be empty")
+        _check_name(where, field_name, getattr(preset, field_name))
     if preset.file_format not in FILE_FORMATS:
         raise PresetError(f"{where}: file_format must be one of {FILE_FORMATS}")
     if not preset.columns:
@@ -180,13 +197,27 @@ def _preset_files(presets_dir: Path | None) -> list[Path]:
     ]
 
 
-def list_presets(presets_dir: Path | None = None) -> list[TablePreset]:
-    """Built-in presets, then the user's; a user preset with a built-in's name replaces it."""
+def list_presets(
+    presets_dir: Path | None = None, on_error: Callable[[PresetError], None] | None = None
+) -> list[TablePreset]:
+    """Built-in presets, then the user's; a user preset with a built-in's name replaces it.
+    A malformed file raises PresetError, or, given `on_error`, is passed to it and skipped."""
     by_name: dict[str, TablePreset] = {}
     for path in _preset_files(presets_dir):
-        preset = read_preset_file(path)
+        try:
+            preset = read_preset_file(path)
+        except PresetError as exc:
+            if on_error is None:
+                raise
+            on_error(exc)
+            continue
         by_name[preset.name] = preset
     return sorted(by_name.values(), key=lambda p: p.name)
+
+
+def user_presets_dir(env: Mapping[str, str]) -> Path:
+    """The user's presets folder: DATA_PLATFORM_PRESETS_DIR, else ./presets."""
+    return Path(env.get(PRESETS_DIR_VARIABLE) or DEFAULT_PRESETS_DIR)
 
 
 def load_preset(name: str, presets_dir: Path | None = None) -> TablePreset:
@@ -224,8 +255,8 @@ def preset_to_toml(preset: TablePreset, comment: str = "") -> str:
 
 def save_preset(preset: TablePreset, presets_dir: Path, comment: str = "") -> Path:
     """Write `<presets_dir>/<name>.toml`; refuses to overwrite an existing preset file."""
-    presets_dir.mkdir(parents=True, exist_ok=True)
     path = presets_dir / f"{preset.name}.toml"
+    presets_dir.mkdir(parents=True, exist_ok=True)
     try:
         with path.open("x", encoding="utf-8") as out:
             out.write(preset_to_toml(preset, comment))

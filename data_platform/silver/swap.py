@@ -40,13 +40,17 @@ def swap_partition(
     this step locks the parent (ACCESS EXCLUSIVE for the DROP), so readers wait milliseconds,
     not for the whole COPY; the CHECK on the staging table spares ATTACH a validation scan."""
     parent = qualified(preset.schema, preset.table)
+    comment = f"silver snapshot {snapshot.path()}"
+    # The old leaf by its name, or by the comment every swap writes (leaves named by an
+    # earlier naming rule).
     cur.execute(
         "SELECT c.relname FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class c"
-        " ON c.oid = i.inhrelid WHERE i.inhparent = %s::regclass AND c.relname = %s",
-        (parent.as_string(cur), leaf),
+        " ON c.oid = i.inhrelid WHERE i.inhparent = %s::regclass"
+        " AND (c.relname = %s OR pg_catalog.obj_description(c.oid, 'pg_class') = %s)",
+        (parent.as_string(cur), leaf, comment),
     )
-    if cur.fetchone() is not None:
-        cur.execute(sql.SQL("DROP TABLE {}").format(qualified(preset.schema, leaf)))
+    for (old,) in cur.fetchall():
+        cur.execute(sql.SQL("DROP TABLE {}").format(qualified(preset.schema, old)))
     cur.execute(
         sql.SQL("ALTER TABLE {} RENAME TO {}").format(
             qualified(preset.schema, staging), sql.Identifier(leaf)
@@ -75,7 +79,7 @@ def swap_partition(
     )
     cur.execute(
         sql.SQL("COMMENT ON TABLE {} IS {}").format(
-            qualified(preset.schema, leaf), sql.Literal(f"silver snapshot {snapshot.path()}")
+            qualified(preset.schema, leaf), sql.Literal(comment)
         )
     )
 

@@ -49,10 +49,11 @@ def _key_column(preset: TablePreset, column: str) -> sql.Composable:
 
 
 def leaf_name(preset: TablePreset, snapshot: SnapshotKey, suffix: str = "") -> str:
-    """`<table>_<yyyymm>_<hash>` (+ suffix), cut to Postgres' 63-byte identifier limit."""
-    digest = hashlib.blake2b(
-        f"{snapshot.region}\x1f{snapshot.sigungu}".encode(), digest_size=4
-    ).hexdigest()
+    """`<table>_<yyyymm>_<hash>` (+ suffix), cut to Postgres' 63-byte identifier limit. The hash
+    covers the whole table name and snapshot, so tables whose names share a long start (cut
+    away here) still get their own leaves."""
+    key = "\x1f".join((preset.table, snapshot.path()))
+    digest = hashlib.blake2b(key.encode(), digest_size=6).hexdigest()
     tail = f"_{snapshot.year:04d}{snapshot.month:02d}_{digest}{suffix}"
     head = preset.table.encode("utf-8")[: _MAX_IDENTIFIER_BYTES - len(tail)]
     return head.decode("utf-8", errors="ignore") + tail

@@ -74,3 +74,21 @@ def test_parse_area_key_rejects_other_strings() -> None:
     for bad in ("no-separator", "~sigungu", "region~", "a~b~c"):
         with pytest.raises(ValueError, match="not an area key"):
             parse_area_key(bad)
+
+
+def test_decomposed_korean_names_are_the_same_snapshot_and_area() -> None:
+    import unicodedata
+
+    from data_platform.core.partitions import SnapshotKey, area_key, parse_area_key, parse_snapshot
+
+    composed = "year=2024/month=05/region=서울특별시/sigungu=강남구/a.csv"
+    decomposed = unicodedata.normalize("NFD", composed)
+    assert decomposed != composed
+    assert parse_snapshot(decomposed) == parse_snapshot(composed)
+    nfd_key = SnapshotKey(2024, 5, *unicodedata.normalize("NFD", "서울특별시 강남구").split())
+    assert nfd_key == SnapshotKey(2024, 5, "서울특별시", "강남구")
+    assert nfd_key.area_key == area_key("서울특별시", "강남구")
+    assert parse_area_key(unicodedata.normalize("NFD", nfd_key.area_key)) == (
+        "서울특별시",
+        "강남구",
+    )

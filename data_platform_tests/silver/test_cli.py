@@ -192,3 +192,79 @@ def test_usage_errors_are_clear(tmp_path: Path, monkeypatch) -> None:
     write_csv(broken / "a.csv", sample_rows(1))
     output = run("--local-dir", str(tmp_path / "broken")).output
     assert "month=13 is not a 2-digit month 01-12" in output
+
+
+@pytest.mark.parametrize(
+    ("db_url", "said"),
+    [
+        ("postgresql://u@127.0.0.1:notaport/db", "port 'notaport'"),
+        ("postgresql://u@127.0.0.1:99999/db", "port '99999'"),
+        ("postgresql://u:pw@[::1/db", "IPv6"),
+    ],
+)
+def test_bad_db_url_is_one_error_line(raw: Path, db_url: str, said: str) -> None:
+    result = run("--local-dir", str(raw), "--db-url", db_url)
+    assert result.exit_code == 1
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("Error: ") and said in line
+
+
+def test_a_role_that_does_not_own_the_table_gets_one_error_line(
+    conn, pg_url: str, raw: Path
+) -> None:
+    import secrets
+
+    from data_platform.core.postgres import PostgresSettings
+
+    assert run("--local-dir", str(raw), "--db-url", pg_url).exit_code == 0
+    before = table_rows(conn, load_preset("silver_stage_1_main"))
+    role, password = f"reader_{secrets.token_hex(4)}", secrets.token_hex(8)
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+        cur.execute(f"GRANT USAGE, CREATE ON SCHEMA public TO {role}")
+        cur.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+    conn.commit()
+    settings = PostgresSettings.from_url(pg_url)
+    url = f"postgresql://{role}:{password}@{settings.host}:{settings.port}/{settings.dbname}"
+    try:
+        result = run("--local-dir", str(raw), "--db-url", url)
+        assert result.exit_code == 1
+        assert "Traceback" not in result.output
+        assert "must be owner of table" in result.output
+        assert table_rows(conn, load_preset("silver_stage_1_main")) == before
+        assert not [r for r in relations(conn) if r.endswith("_new")]  # no staging left
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP OWNED BY {role}")
+            cur.execute(f"DROP ROLE {role}")
+        conn.commit()
+
+
+def test_a_table_name_leaving_the_presets_dir_is_refused(raw: Path, tmp_path: Path) -> None:
+    presets = tmp_path / "presets"
+    result = run(
+        "--local-dir",
+        str(raw),
+        "--table",
+        "../escaped",
+        "--infer-schema",
+        "--presets-dir",
+        str(presets),
+        "--dry-run",
+    )
+    assert result.exit_code == 1
+    assert "must be letters, digits" in result.output
+    result = run(
+        "--local-dir",
+        str(raw),
+        "--table",
+        "../escaped",
+        "--infer-schema",
+        "--presets-dir",
+        str(presets),
+        "--db-url",
+        "postgresql://u@127.0.0.1:1/x",
+    )
+    assert result.exit_code == 1
+    assert not (tmp_path / "escaped.toml").exists()
+    assert not presets.exists() or not any(presets.iterdir())

@@ -449,14 +449,15 @@ def test_parallel_parquet_loads_every_row_group(conn, copy_conns, preset, tmp_pa
 def test_a_bad_value_in_a_later_stream_names_its_file_row(
     conn, copy_conns, preset, tmp_path: Path
 ) -> None:
+    """(Rows with quoted line breaks before the bad one can shift Postgres' own line count by a
+    few lines, with one stream as with several; see the README.)"""
     before = loaded_before(conn, preset, tmp_path, sample_rows(5))
-    rows = _multiline_rows(40_000)
-    rows[31_000][5] = "not-a-floor"  # far past the first pieces, after many multi-line rows
+    rows = sample_rows(60_000)  # ~7 MiB: the pieces alternate between the streams
+    rows[51_000][5] = "not-a-floor"
     write_csv(snapshot_dir(tmp_path / "new") / "bad.csv", rows)
     with pytest.raises(SilverLoadError) as error:
         load_dir(conn, preset, tmp_path / "new", copy_connections=copy_conns)
-    assert "bad.csv: data row 31,001 (line " in str(error.value)
-    assert "column floor" in str(error.value)
+    assert "bad.csv: data row 51,001 (line 51,002), column floor" in str(error.value)
     assert table_rows(conn, preset) == before
     assert len(relations(conn)) == 2  # the staging table went with the failure
 
@@ -469,3 +470,46 @@ def test_a_header_only_file_does_not_empty_the_snapshot(conn, preset, tmp_path: 
     assert table_rows(conn, preset) == before
     assert load_dir(conn, preset, tmp_path / "new", allow_empty=True).rows == 0
     assert table_rows(conn, preset) == []
+
+
+def test_tables_sharing_a_long_name_start_get_their_own_leaves(conn, preset, tmp_path) -> None:
+    shared = "서울특별시강남구아파트실거래가"  # 15 Hangul: more than a leaf name keeps
+    first = dataclasses.replace(preset, name="first", table=shared + "_매매")
+    second = dataclasses.replace(preset, name="second", table=shared + "_전세")
+    write_csv(snapshot_dir(tmp_path) / "a.csv", sample_rows(7))
+    assert load_dir(conn, first, tmp_path).rows == 7
+    assert load_dir(conn, second, tmp_path).rows == 7
+    assert load_dir(conn, first, tmp_path).rows == 7  # the reload finds its own leaf
+    assert table_rows(conn, first) == table_rows(conn, second) == expected_rows(sample_rows(7))
+    leaves = [r for r in relations(conn) if r.startswith("서울")]
+    assert len(leaves) == 4  # two parents, two leaves
+
+
+def test_a_decomposed_korean_folder_is_the_same_snapshot(conn, preset, tmp_path: Path) -> None:
+    """macOS writes NFD names: the same snapshot, replaced, not a second one beside it."""
+    import unicodedata
+
+    nfd = tmp_path / unicodedata.normalize("NFD", SNAPSHOT.path())
+    nfd.mkdir(parents=True)
+    write_csv(nfd / "mac.csv", sample_rows(4))
+    write_csv(snapshot_dir(tmp_path) / "linux.csv", sample_rows(3, 10))
+    [(snapshot, files)] = group_by_snapshot(local_sources(tmp_path)).items()
+    assert snapshot == SNAPSHOT and len(files) == 2
+    assert load_snapshot(conn, preset, snapshot, files).rows == 7
+    assert len(relations(conn)) == 2
+
+
+def test_a_run_finds_files_uploaded_under_decomposed_names(tmp_path: Path) -> None:
+    import unicodedata
+
+    from data_platform.core.objectstore import LocalObjectStore
+    from data_platform.silver.discovery import list_partition_files
+
+    store = LocalObjectStore(tmp_path)
+    store.put(f"ds/{unicodedata.normalize('NFD', SNAPSHOT.path())}/mac.csv", b"x\n")
+    store.put(f"ds/{SNAPSHOT.path()}/linux.csv", b"x\n")
+    partition = list_partition_files(store, "ds", SNAPSHOT)
+    assert sorted(info.key.rsplit("/", 1)[1] for info in partition.files) == [
+        "linux.csv",
+        "mac.csv",
+    ]

@@ -122,3 +122,40 @@ def test_unknown_field_in_preset_file_is_named(tmp_path: Path) -> None:
     path.write_text('colums = {a = "text"}\n', encoding="utf-8")
     with pytest.raises(PresetError, match="colums"):
         read_preset_file(path)
+
+
+@pytest.mark.parametrize("field", ["name", "dataset", "table", "schema"])
+@pytest.mark.parametrize("value", ["../outside", "a/b", "..", ".hidden", "x" * 64])
+def test_names_that_could_escape_or_collide_are_refused(field: str, value: str) -> None:
+    fields = {"name": "ok", "dataset": "ok", "schema": "public", "table": "ok", field: value}
+    with pytest.raises(PresetError, match=f"`{field}`"):
+        TablePreset(columns=(ColumnSpec("x", "text"),), **fields)  # type: ignore[arg-type]
+
+
+def test_korean_names_are_plain_names() -> None:
+    import dataclasses
+
+    builtin = load_preset("silver_stage_1_main")
+    preset = dataclasses.replace(builtin, name="실거래", dataset="실거래_raw", table="아파트_매매")
+    assert preset.table == "아파트_매매"
+
+
+def test_presets_dir_comes_from_the_environment(tmp_path: Path) -> None:
+    from data_platform.silver.presets import user_presets_dir
+
+    assert user_presets_dir({}) == Path("presets")
+    assert user_presets_dir({"DATA_PLATFORM_PRESETS_DIR": str(tmp_path)}) == tmp_path
+
+
+def test_a_malformed_preset_is_reported_and_the_rest_still_load(tmp_path: Path, caplog) -> None:
+    from data_platform.silver.defs import configured_presets, silver_key
+
+    (tmp_path / "trades.toml").write_text(USER_PRESET, encoding="utf-8")
+    (tmp_path / "broken.toml").write_text("name = [unclosed", encoding="utf-8")
+    with pytest.warns(UserWarning, match=r"broken\.toml"):
+        presets = configured_presets({"DATA_PLATFORM_PRESETS_DIR": str(tmp_path)})
+    assert "trades" in {p.name for p in presets}
+    assert "broken.toml" in caplog.text
+    with pytest.raises(PresetError, match=r"broken\.toml"):
+        list_presets(tmp_path)  # without a reporter a bad file stays an error
+    assert silver_key(next(p for p in presets if p.name == "trades"))

@@ -12,6 +12,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -92,10 +93,21 @@ def demo(serve: bool, port: int) -> None:
 
 
 def _serve_dagit(env: dict[str, str], port: int) -> None:
+    process = start_dagit(env, port)
+    try:
+        _wait_for_ctrl_c(
+            f"Dagit: http://127.0.0.1:{port}  (Ctrl-C or SIGTERM stops Dagit and the stack)"
+        )
+    finally:
+        stop_process_group(process)
+
+
+def start_dagit(env: dict[str, str], port: int, **popen: Any) -> subprocess.Popen[bytes]:
+    """`dagster dev` (Dagit and the daemons) on 127.0.0.1:`port` with `env` over ours."""
     dagster = shutil.which("dagster", path=str(Path(sys.executable).parent)) or "dagster"
     # dagster dev ignores SIGINT when started in the background: give it its own process group
     # with default signal handling and stop the whole group ourselves.
-    process = subprocess.Popen(
+    return subprocess.Popen(
         [
             dagster,
             "dev",
@@ -110,13 +122,8 @@ def _serve_dagit(env: dict[str, str], port: int) -> None:
         cwd=REPO_ROOT,
         start_new_session=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        **popen,
     )
-    try:
-        _wait_for_ctrl_c(
-            f"Dagit: http://127.0.0.1:{port}  (Ctrl-C or SIGTERM stops Dagit and the stack)"
-        )
-    finally:
-        stop_process_group(process)
 
 
 def stop_process_group(process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:

@@ -25,6 +25,7 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
         "data_platform.training.cli:training",
         "Training samples: stats, export, PII checks.",
     ),
+    "celery": ("data_platform.execution_cli:celery", "Celery workers for distributed runs."),
 }
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from data_platform.execution import platform_executor
 from data_platform.parts import defs as parts
 from data_platform.replication import defs as replication
 from data_platform.resources import shared_resources
@@ -28,7 +29,7 @@ def build_definitions() -> dg.Definitions:
     return dg.Definitions.merge(
         *domains,
         replication.defs_from_environment(os.environ, reserved_resource_keys=taken),
-        dg.Definitions(resources=resources),
+        dg.Definitions(resources=resources, executor=platform_executor),
     )
 
 

@@ -264,13 +264,19 @@ def create_database(admin_url: str, name: str) -> str:
 
 
 def stack_environment(
-    admin_url: str, s3_endpoint: str, workdir: Path, dagster_yaml: Path
+    admin_url: str,
+    s3_endpoint: str,
+    workdir: Path,
+    dagster_yaml: Path,
+    databases: tuple[str, str] = ("platform", "dagster"),
+    raw_url: str = "s3://data-platform-demo/raw",
 ) -> dict[str, str]:
-    """Databases `platform` and `dagster`, a DAGSTER_HOME, and the variables that point at them."""
+    """Databases for the platform and the Dagster instance, a DAGSTER_HOME, and the variables
+    that point at them."""
     from data_platform.core.postgres import PostgresSettings
 
-    platform_url = create_database(admin_url, "platform")
-    instance = PostgresSettings.from_url(create_database(admin_url, "dagster"))
+    platform_url = create_database(admin_url, databases[0])
+    instance = PostgresSettings.from_url(create_database(admin_url, databases[1]))
     dagster_home = workdir / "dagster_home"
     dagster_home.mkdir(parents=True, exist_ok=True)
     shutil.copy(dagster_yaml, dagster_home / "dagster.yaml")
@@ -282,7 +288,7 @@ def stack_environment(
         "DAGSTER_PG_USER": instance.user,
         "DAGSTER_PG_PASSWORD": instance.password or "",
         "DATA_PLATFORM_PG_URL": platform_url,
-        "DATA_PLATFORM_RAW_URL": "s3://data-platform-demo/raw",
+        "DATA_PLATFORM_RAW_URL": raw_url,
         "DATA_PLATFORM_CACHE_DIR": str(workdir / "cache"),
         "AWS_ENDPOINT_URL": s3_endpoint,
         "AWS_ACCESS_KEY_ID": "testing",

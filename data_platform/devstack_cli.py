@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -89,10 +90,19 @@ def demo(serve: bool, port: int) -> None:
                 raise click.ClickException(f"demo failed: {exc}") from None
             click.echo("\ndemo finished: every check passed")
             if serve:
-                _serve_dagit(env, port)
+                _serve_dagit(env, port, workdir)
 
 
-def _serve_dagit(env: dict[str, str], port: int) -> None:
+def _serve_dagit(env: dict[str, str], port: int, workdir: Path) -> None:
+    env_file = workdir / "stack.env"
+    # The stack's variables (its generated password included) for psql, the CLI or a test to
+    # reach this stack; 0600, and removed with the stack.
+    fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.writelines(
+            f"export {name}={shlex.quote(value)}\n" for name, value in sorted(env.items())
+        )
+    click.echo(f"stack variables: {env_file}  (`. {env_file}` to use them)", err=True)
     process = start_dagit(env, port)
     try:
         _wait_for_ctrl_c(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -64,9 +65,15 @@ def chromium_path() -> Path:
     return CHROMIUM
 
 
-def _served_addresses(log: Path) -> dict[str, str] | None:
-    found = dict(re.findall(r"^(postgres|s3 api):\s+(\S+)$", log.read_text(), re.MULTILINE))
-    return found if len(found) == 2 else None
+def _stack_variables(log: Path) -> dict[str, str]:
+    """The variables `demo --serve` writes for its stack (`export NAME=value` lines)."""
+    found = re.search(r"^stack variables: (\S+)", log.read_text(), re.MULTILINE)
+    assert found, log.read_text()[-3000:]
+    variables = {}
+    for line in Path(found.group(1)).read_text().splitlines():
+        name, _, value = line.removeprefix("export ").partition("=")
+        variables[name] = shlex.split(value)[0] if value else ""
+    return variables
 
 
 def _answers(url: str) -> bool:
@@ -81,8 +88,6 @@ def _answers(url: str) -> bool:
 def served_demo(
     chromium_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServedDemo]:
-    from data_platform.core.postgres import PostgresSettings
-
     port = free_port()
     log = tmp_path_factory.mktemp("served-demo") / "serve.log"
     process = start_cli(log, {}, "dev", "demo", "--serve", "--port", str(port))
@@ -96,13 +101,11 @@ def served_demo(
 
     try:
         wait_for("the served demo's Dagit", up, SERVE_TIMEOUT_SECONDS)
-        addresses = _served_addresses(log)
-        assert addresses, log.read_text()[-3000:]
-        admin = PostgresSettings.from_url(addresses["postgres"])
+        variables = _stack_variables(log)
         yield ServedDemo(
             url=f"http://127.0.0.1:{port}",
-            pg_url=admin.with_database("platform").url(with_password=True),
-            s3_endpoint=addresses["s3 api"],
+            pg_url=variables["DATA_PLATFORM_PG_URL"],
+            s3_endpoint=variables["AWS_ENDPOINT_URL"],
         )
     finally:
         if process.poll() is None:

@@ -25,7 +25,9 @@ SNAPSHOTS = [
     for sigungu in ("강남구", "서초구")
 ]
 BLOCKED = SNAPSHOTS[3]  # its load waits on a lock the test holds, until a worker is killed
-VISIBILITY_TIMEOUT_SECONDS = 20  # a dead worker's step goes back to the queue after this
+# A dead worker's step goes back to the queue after this; above what a step takes on a busy
+# machine, or a live step is delivered a second time (harmless here, but not what is tested).
+VISIBILITY_TIMEOUT_SECONDS = 60
 
 LAUNCH = """
 mutation($params: LaunchBackfillParams!) {
@@ -152,10 +154,10 @@ def test_backfill_on_two_celery_workers_survives_a_killed_worker(
     # every step ran in a worker (the executor never runs one itself), and both workers worked
     assert all(executions.values()), executions
     assert {workers.by_hostname(h).name for h in hostnames} == {w.name for w in workers.started}
-    # the killed worker's step was handed to the other worker and ran there to the end
-    retried = executions[blocked_run["runId"]]
-    assert len(retried) == 2 and retried[0] != retried[1], retried
-    assert workers.by_hostname(retried[0]) is victim
+    # the killed worker's step was handed to the surviving worker and ran there to the end
+    first, *again = executions[blocked_run["runId"]]
+    assert workers.by_hostname(first) is victim
+    assert again and all(workers.by_hostname(h) is not victim for h in again), again
     # every partition loaded once: exactly its files' rows, none lost, none doubled
     assert rows_by_snapshot(pg_url) == expected
     # no step left an output on a worker's disk (only compute logs live there)

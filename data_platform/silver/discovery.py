@@ -34,7 +34,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from data_platform.core.partitions import PartitionPathError, SnapshotKey, parse_snapshot
+from data_platform.core.partitions import (
+    PartitionPathError,
+    SnapshotKey,
+    parse_segments,
+    parse_snapshot,
+)
 from data_platform.silver.discovery_state import DiscoveryCursor, Resume
 from data_platform.silver.sources import file_format_of
 
@@ -206,7 +211,12 @@ def _after(prefix: str) -> str:
 
 def _year_prefix(dataset: str, key: str) -> str:
     """`<dataset>/year=YYYY/` of a key or StartAfter inside a year folder."""
-    return key[: len(dataset) + 11]
+    return f"{dataset}/year={parse_segments(key)['year']}/"
+
+
+def _newest_known(known: dict[str, str]) -> SnapshotKey:
+    """The newest partition of a dataset's fingerprints (keyed by `year=/month=/...` paths)."""
+    return max(parse_snapshot(path) for path in known)
 
 
 class _Tick:
@@ -248,10 +258,11 @@ class _Tick:
             elif prefix == f"{dataset}/":
                 state = None
             else:
-                year = int(prefix[-5:-1])
-                newest = max(self.cursor.fingerprints.get(dataset) or ["year=0000"])
+                year = int(parse_segments(prefix)["year"])
+                known = self.cursor.fingerprints.get(dataset)
+                newest_year = _newest_known(known).year if known else 0
                 next_year = f"{dataset}/year={year + 1:04d}/"
-                state = (next_year, None) if year <= int(newest[5:9]) else None
+                state = (next_year, None) if year <= newest_year else None
 
     def sweep(self, datasets: list[str]) -> None:
         """`sweep_keys` keys onwards from the last tick, wrapping around all datasets. Inside a
@@ -283,8 +294,8 @@ class _Tick:
         known = self.cursor.fingerprints.get(dataset)
         if not known:
             return (f"{dataset}/", None)
-        newest = max(known)  # "year=YYYY/month=MM/..." sorts by month
-        index = int(newest[5:9]) * 12 + int(newest[16:18]) - 1 - (self.limits.recent_months - 1)
+        newest = _newest_known(known)
+        index = newest.year * 12 + newest.month - 1 - (self.limits.recent_months - 1)
         year, month = index // 12, index % 12 + 1
         return (f"{dataset}/year={year:04d}/", f"{dataset}/year={year:04d}/month={month:02d}")
 

@@ -24,7 +24,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-FULL_FORMAT = "silver-discovery-v1:"
 MEMORY_FORMAT = "silver-discovery-memory-v1:"
 POINTER_FORMAT = "silver-discovery-pointer-v1:"
 MAX_REPORTED = 1000
@@ -66,21 +65,9 @@ class DiscoveryCursor:
         for dataset, known in self.fingerprints.items():
             months = grouped.setdefault(dataset, {})
             for path, fingerprint in known.items():
-                months.setdefault(path[:18], {})[path[19:]] = fingerprint
+                year, month, area = path.split("/", 2)  # year=YYYY/month=MM/region=R/sigungu=S
+                months.setdefault(f"{year}/{month}", {})[area] = fingerprint
         return _pack(MEMORY_FORMAT, {"fingerprints": grouped, "reported": self.reported})
-
-    def serialize(self) -> str:
-        """Everything in one text (position + memory)."""
-        return _pack(FULL_FORMAT, {"position": self.position(), "memory": self.memory()})
-
-    @classmethod
-    def deserialize(cls, text: str | None) -> DiscoveryCursor:
-        """What `serialize` wrote; None or "" is a fresh start; anything else raises ValueError
-        (a sensor must not silently forget what it already requested)."""
-        if not text:
-            return cls()
-        state = _unpack(FULL_FORMAT, text)
-        return cls.from_parts(state["position"], state["memory"])
 
     @classmethod
     def from_parts(cls, position: Mapping[str, Any], memory: str) -> DiscoveryCursor:

@@ -242,29 +242,11 @@ def test_a_role_that_does_not_own_the_table_gets_one_error_line(
 
 def test_a_table_name_leaving_the_presets_dir_is_refused(raw: Path, tmp_path: Path) -> None:
     presets = tmp_path / "presets"
-    result = run(
-        "--local-dir",
-        str(raw),
-        "--table",
-        "../escaped",
-        "--infer-schema",
-        "--presets-dir",
-        str(presets),
-        "--dry-run",
-    )
-    assert result.exit_code == 1
-    assert "must be letters, digits" in result.output
-    result = run(
-        "--local-dir",
-        str(raw),
-        "--table",
-        "../escaped",
-        "--infer-schema",
-        "--presets-dir",
-        str(presets),
-        "--db-url",
-        "postgresql://u@127.0.0.1:1/x",
-    )
-    assert result.exit_code == 1
+    args = ["--local-dir", str(raw), "--table", "../escaped", "--infer-schema"]
+    args += ["--presets-dir", str(presets)]
+    dry = run(*args, "--dry-run")
+    assert dry.exit_code == 1
+    assert "must be letters, digits" in dry.output
+    assert run(*args, "--db-url", "postgresql://u@127.0.0.1:1/x").exit_code == 1
     assert not (tmp_path / "escaped.toml").exists()
     assert not presets.exists() or not any(presets.iterdir())

@@ -120,6 +120,8 @@ class Downloader:
                 log.debug("body of %s broke off at byte %d (%s); resuming", remote.key, at[0], exc)
                 continue
             if at[0] == end:
+                if end == start:
+                    response["Body"].read()  # read an empty body to its end: frees the connection
                 return first
             error = OSError(f"body of {remote.key} ended at byte {at[0]} of {end}")
         raise OSError(

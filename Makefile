@@ -43,3 +43,4 @@ bench: setup
 	$(UV) run python benchmarks/silver_load.py
 	$(UV) run python benchmarks/sensor_tick.py
 	$(UV) run python benchmarks/training_stats.py
+	$(UV) run python benchmarks/parts.py

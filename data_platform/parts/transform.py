@@ -9,11 +9,11 @@ reason; offers sharing a url count once (the first in page order). avg_price is 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+import json
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from data_platform.core.objectstore import ObjectStore
 from data_platform.parts.config import Parser
@@ -35,28 +35,13 @@ READ_THREADS = 16
 _PRICE_NOISE = r"(?i)krw|[₩원,\s]"
 
 
-@dataclass
-class Offers:
-    """Raw offer columns in page order (car_type falls back to the page's car type)."""
+@dataclass(frozen=True)
+class OfferPages:
+    """The day's pages as NDJSON, one line per page: `{"car_type": <page's>, "items": [...]}`
+    (polars parses and flattens them natively; Python only re-serializes the parsed items)."""
 
-    name: list[Any] = field(default_factory=list)
-    car_type: list[Any] = field(default_factory=list)
-    price: list[str | None] = field(default_factory=list)
-    url: list[Any] = field(default_factory=list)
-    pages: int = 0
-
-    def add_page(self, items: Iterable[dict[str, Any]], page_car_type: str) -> None:
-        self.pages += 1
-        for item in items:
-            price = item.get("price")
-            self.name.append(_text(item.get("name")))
-            self.car_type.append(_text(item.get("car_type")) or page_car_type)
-            self.price.append(None if price is None or isinstance(price, bool) else str(price))
-            self.url.append(_text(item.get("url")))
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
+    ndjson: bytes
+    pages: int
 
 
 @dataclass(frozen=True)
@@ -72,20 +57,21 @@ class PriceTable:
         return sum(self.dropped.values())
 
 
-def read_offers(store: ObjectStore, prefix: str, parse: Parser) -> Offers:
+def read_offers(store: ObjectStore, prefix: str, parse: Parser) -> OfferPages:
     """Every stored page under `prefix` (in key order), parsed with the supplier's parser."""
     keys = sorted(info.key for info in store.list(prefix) if info.key.endswith(".json"))
-    offers = Offers()
+    lines = []
     with ThreadPoolExecutor(READ_THREADS) as pool:
         for key, body in zip(keys, pool.map(store.get, keys), strict=True):
             try:
-                listing = parse(body)
+                items = parse(body).items
             except Exception as exc:  # any parser error means the same thing
                 raise PartsError(
                     f"stored page {key} no longer parses ({exc}); delete it or crawl the day again"
                 ) from None
-            offers.add_page(listing.items, _car_type_of(key))
-    return offers
+            line = {"car_type": _car_type_of(key), "items": items}
+            lines.append(json.dumps(line, ensure_ascii=False, default=str).encode())
+    return OfferPages(b"\n".join(lines) + b"\n" if lines else b"", len(lines))
 
 
 def _car_type_of(key: str) -> str:
@@ -100,18 +86,25 @@ def _clean_text(column: str) -> pl.Expr:
     return pl.when(cleaned.str.len_chars() > 0).then(cleaned)
 
 
-def price_table(offers: Offers, day: date) -> PriceTable:
+def price_table(offers: OfferPages, day: date) -> PriceTable:
     import polars as pl
 
-    raw = pl.DataFrame(
-        {
-            "name": offers.name,
-            "car_type": offers.car_type,
-            "price": offers.price,
-            "url": offers.url,
-        },
-        schema={"name": pl.String, "car_type": pl.String, "price": pl.String, "url": pl.String},
-    ).with_row_index("seq")
+    item = pl.Struct({"name": pl.String, "car_type": pl.String, "price": pl.String,
+                      "url": pl.String})  # fmt: skip
+    schema = {"car_type": pl.String, "items": pl.List(item)}
+    pages = (
+        pl.read_ndjson(io.BytesIO(offers.ndjson), schema=schema)
+        if offers.ndjson
+        else pl.DataFrame(schema=schema)
+    )
+    # numbers and booleans in string fields arrive as their text ("15000", "true")
+    raw = (
+        pages.rename({"car_type": "page_car_type"})
+        .explode("items", empty_as_null=False)
+        .unnest("items")
+        .with_columns(pl.coalesce("car_type", "page_car_type").alias("car_type"))
+        .with_row_index("seq")
+    )
     price_text = pl.col("price").str.normalize("NFKC").str.replace_all(_PRICE_NOISE, "")
     cleaned = raw.select(
         "seq",

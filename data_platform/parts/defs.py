@@ -53,10 +53,10 @@ class PartsResource(dg.ConfigurableResource):
     DATA_PLATFORM_SLACK_WEBHOOK_URL, DATA_PLATFORM_SLACK_BOT_TOKEN (+ DATA_PLATFORM_SLACK_CHANNEL)
     and DATA_PLATFORM_DAGIT_URL (Dagster's EnvVar cannot be optional)."""
 
-    suppliers_dir: str | None = None  # extra supplier TOMLs (besides built-in and ./suppliers)
-    base_urls: dict[str, str] = Field(
-        default_factory=dict
-    )  # supplier code -> base_url override (staging, demo)
+    # Settings for known supplier codes read at run time (a new supplier's code must be in the
+    # built-in folder or ./suppliers when the code location loads: it is a partition).
+    suppliers_dir: str | None = None
+    base_urls: dict[str, str] = Field(default_factory=dict)  # code -> base_url (staging, demo)
     mart_url: str | None = None
     slack_webhook_url: str | None = None
     slack_bot_token: str | None = None

@@ -71,8 +71,9 @@ class SlackBot:
         try:
             self.client.chat_postMessage(channel=self.channel, text=text)
         except (SlackApiError, SlackClientError, OSError) as exc:
-            error = getattr(getattr(exc, "response", None), "get", lambda _k: None)("error")
-            log.warning("Slack chat.postMessage failed (%s); message dropped", error or "error")
+            # Slack's error code (e.g. channel_not_found), never the request with its token
+            error = exc.response.get("error") if isinstance(exc, SlackApiError) else None
+            log.warning("Slack chat.postMessage failed (%s)", error or type(exc).__name__)
             return False
         return True
 

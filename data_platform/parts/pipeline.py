@@ -9,7 +9,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -34,7 +34,6 @@ from data_platform.parts.page_requests import (
 )
 from data_platform.parts.report import DayReport, crawl_summary, final_report
 from data_platform.parts.transform import (
-    PriceTable,
     parquet_bytes,
     price_table,
     read_offers,
@@ -54,7 +53,6 @@ class DayRun:
     notifier: Notifier
     sleep: Callable[[float], None] = time.sleep
     on_outcome: Callable[[FetchOutcome], None] | None = None
-    last_table: PriceTable | None = field(default=None, repr=False)
 
     @property
     def supplier(self) -> str:
@@ -114,7 +112,6 @@ class DayRun:
             self.raw_store, pages_prefix(self.supplier, self.day), self.config.parse_function()
         )
         table = price_table(offers, self.day)
-        self.last_table = table
         key = mart_key(self.supplier, self.day)
         skipped = table.frame.is_empty()
         if skipped:

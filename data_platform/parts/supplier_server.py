@@ -75,8 +75,7 @@ class SupplierServer:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def start(self, port: int = 0) -> str:
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", port), _handler(self))
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self.base_url
 
@@ -85,6 +84,11 @@ class SupplierServer:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # the default 5 drops connects of a concurrent client (1 s SYN retry)
 
 
 @contextmanager
@@ -99,6 +103,9 @@ def running(server: SupplierServer) -> Iterator[SupplierServer]:
 def _handler(server: SupplierServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # headers and body go out in two writes: with Nagle on, the body waits ~40 ms for the
+        # client's delayed ACK of the headers
+        disable_nagle_algorithm = True
 
         def do_GET(self) -> None:
             parts = urlsplit(self.path)

@@ -42,8 +42,9 @@ def json_listing(body: bytes) -> Listing:
         raise ValueError(f"body is not JSON ({exc})") from None
     if not isinstance(document, dict) or not isinstance(document.get("items"), list):
         raise ValueError('body is not a listing: expected {"items": [...], "has_next": ...}')
-    items = [item for item in document["items"] if isinstance(item, dict)]
-    return Listing(items, bool(document.get("has_next", False)))
+    if not all(isinstance(item, dict) for item in document["items"]):
+        raise ValueError("every entry of items must be an object")
+    return Listing(document["items"], bool(document.get("has_next", False)))
 
 
 @dataclass(frozen=True)

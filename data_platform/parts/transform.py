@@ -16,7 +16,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from data_platform.core.objectstore import ObjectStore
-from data_platform.parts.config import Parser
+from data_platform.parts.config import Parser, json_listing
 from data_platform.parts.errors import PartsError
 
 if TYPE_CHECKING:
@@ -37,11 +37,16 @@ _PRICE_NOISE = r"(?i)krw|[₩원,\s]"
 
 @dataclass(frozen=True)
 class OfferPages:
-    """The day's pages as NDJSON, one line per page: `{"car_type": <page's>, "items": [...]}`
-    (polars parses and flattens them natively; Python only re-serializes the parsed items)."""
+    """The day's pages as NDJSON, one `{"items": [...]}` line per page (polars parses and
+    flattens them natively), and each page's car type from its key (the fallback for items
+    without one)."""
 
     ndjson: bytes
-    pages: int
+    car_types: list[str]
+
+    @property
+    def pages(self) -> int:
+        return len(self.car_types)
 
 
 @dataclass(frozen=True)
@@ -60,7 +65,8 @@ class PriceTable:
 def read_offers(store: ObjectStore, prefix: str, parse: Parser) -> OfferPages:
     """Every stored page under `prefix` (in key order), parsed with the supplier's parser."""
     keys = sorted(info.key for info in store.list(prefix) if info.key.endswith(".json"))
-    lines = []
+    lines: list[bytes] = []
+    car_types: list[str] = []
     with ThreadPoolExecutor(READ_THREADS) as pool:
         for key, body in zip(keys, pool.map(store.get, keys), strict=True):
             try:
@@ -69,9 +75,14 @@ def read_offers(store: ObjectStore, prefix: str, parse: Parser) -> OfferPages:
                 raise PartsError(
                     f"stored page {key} no longer parses ({exc}); delete it or crawl the day again"
                 ) from None
-            line = {"car_type": _car_type_of(key), "items": items}
-            lines.append(json.dumps(line, ensure_ascii=False, default=str).encode())
-    return OfferPages(b"\n".join(lines) + b"\n" if lines else b"", len(lines))
+            if parse is json_listing:
+                # the body itself (validated above); newlines in valid JSON are only whitespace
+                body = body.removeprefix(b"\xef\xbb\xbf")
+                lines.append(body.replace(b"\n", b" ").replace(b"\r", b" "))
+            else:
+                lines.append(json.dumps({"items": items}, ensure_ascii=False, default=str).encode())
+            car_types.append(_car_type_of(key))
+    return OfferPages(b"\n".join(lines) + b"\n" if lines else b"", car_types)
 
 
 def _car_type_of(key: str) -> str:
@@ -91,7 +102,7 @@ def price_table(offers: OfferPages, day: date) -> PriceTable:
 
     item = pl.Struct({"name": pl.String, "car_type": pl.String, "price": pl.String,
                       "url": pl.String})  # fmt: skip
-    schema = {"car_type": pl.String, "items": pl.List(item)}
+    schema = {"items": pl.List(item)}
     pages = (
         pl.read_ndjson(io.BytesIO(offers.ndjson), schema=schema)
         if offers.ndjson
@@ -99,7 +110,7 @@ def price_table(offers: OfferPages, day: date) -> PriceTable:
     )
     # numbers and booleans in string fields arrive as their text ("15000", "true")
     raw = (
-        pages.rename({"car_type": "page_car_type"})
+        pages.with_columns(pl.Series("page_car_type", offers.car_types, dtype=pl.String))
         .explode("items", empty_as_null=False)
         .unnest("items")
         .with_columns(pl.coalesce("car_type", "page_car_type").alias("car_type"))

@@ -3,12 +3,14 @@ Slack webhook."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import psycopg2
 import pytest
 
 from data_platform.core.objectstore_s3 import S3ObjectStore
+from data_platform.parts.config import Listing
 from data_platform.parts.notify import Fanout, SlackBot, SlackWebhook
 from data_platform.parts.page_requests import mart_key
 from data_platform.parts.pipeline import DayRun
@@ -159,6 +161,33 @@ def test_empty_day_is_skipped_without_touching_the_table(supplier, tmp_path, pg_
     assert report.dropped == 2
     assert prices(pg_url) == before
     assert not store.exists(mart_key("test", DAY))
+
+
+def offers_listing(body: bytes) -> Listing:
+    """A supplier's own format: {"offers": [...], "more": bool}, prices in a nested field."""
+    document = json.loads(body)
+    items = [{**o, "price": o["cost"]["amount"]} for o in document["offers"]]
+    return Listing(items, document["more"])
+
+
+def test_a_custom_parser_feeds_the_same_rules(tmp_path) -> None:
+    from data_platform.core.objectstore_local import LocalObjectStore
+    from data_platform.parts.page_requests import PageRequest, page_key, pages_prefix
+    from data_platform.parts.transform import price_table, read_offers
+
+    store = LocalObjectStore(tmp_path)
+    offers = [
+        {"name": " 램프\n", "cost": {"amount": "₩1,500"}, "url": "a"},
+        {"name": "램프", "cost": {"amount": 2500}, "url": "b"},
+        {"name": "램프", "cost": {"amount": "free"}, "url": "c"},
+    ]
+    body = json.dumps({"offers": offers, "more": False}, indent=2).encode()
+    store.put(page_key("shop", DAY, PageRequest("K5", 1, "u")), body)
+
+    table = price_table(read_offers(store, pages_prefix("shop", DAY), offers_listing), DAY)
+
+    assert table.frame.rows() == [("램프", "K5", 1500, 2500, 2000, 2, DAY)]
+    assert table.dropped == {"unparsable_price": 1}
 
 
 def test_bot_token_messages_go_through_chat_post_message(webhook) -> None:

@@ -137,13 +137,14 @@ def start_dagit(env: dict[str, str], port: int, **popen: Any) -> subprocess.Pope
 
 
 def stop_process_group(process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
-    if process.poll() is not None:
-        return
+    """Stop the group `process` leads: SIGINT, then SIGTERM, then SIGKILL. Members that outlive
+    the leader are killed too (`dagster dev` can leave its code server behind, ignoring SIGTERM)."""
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+        if process.poll() is not None:
+            break
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, sig)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=timeout)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)

@@ -289,6 +289,7 @@ def stack_environment(
         "DAGSTER_PG_PASSWORD": instance.password or "",
         "DATA_PLATFORM_PG_URL": platform_url,
         "DATA_PLATFORM_RAW_URL": raw_url,
+        "DATA_PLATFORM_TIERS_URL": "s3://data-platform-demo/tiers/lake",
         "DATA_PLATFORM_CACHE_DIR": str(workdir / "cache"),
         "AWS_ENDPOINT_URL": s3_endpoint,
         "AWS_ACCESS_KEY_ID": "testing",

@@ -44,3 +44,4 @@ bench: setup
 	$(UV) run python benchmarks/sensor_tick.py
 	$(UV) run python benchmarks/training_stats.py
 	$(UV) run python benchmarks/parts.py
+	$(UV) run python benchmarks/tiers.py --days 31

@@ -78,7 +78,7 @@ class SnapshotLoad:
 
 def default_jobs() -> int:
     """COPY streams per file when not told: one per core, at least 2 (Postgres parses each
-    stream in its own backend; two streams copied 1.5x as fast as one here, DESIGN.md)."""
+    stream in its own backend; two streams copied 1.5x as fast as one here)."""
     return max(2, os.cpu_count() or 1)
 
 

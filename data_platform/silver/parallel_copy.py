@@ -1,7 +1,7 @@
 """One file into a staging table over several COPY streams at once, each on its own connection.
 
 Postgres parses COPY input in the backend, one core per stream, so parallel streams are the way
-past a single `psql \\copy` (DESIGN.md: two streams 1.5x one). One thread produces pieces of
+past a single `psql \\copy` (measured: two streams 1.5x one). One thread produces pieces of
 whole records; each stream takes the next piece when it is ready for more, so a slow stream
 simply takes fewer. Each stream commits its own rows: the staging table is a real table, and
 only the swap that follows makes its rows visible in the silver table.

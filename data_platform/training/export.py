@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from data_platform.core.files import atomic_file, regular_file_mode
 from data_platform.training.backends import SampleStore
 from data_platform.training.errors import TrainingError
 from data_platform.training.samples import content_hash, parse_lines
+
+WRITE_BATCH = 1000  # records per write: one syscall per batch, memory bounded
 
 
 @dataclass
@@ -100,16 +102,15 @@ def export_task(
     out = Path(out)
     targets = split_paths(out, split) if split else {"": out}
     report = ExportReport()
-    temps = {
-        name: path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part")
-        for name, path in targets.items()
-    }
     seen: set[str] = set()
-    streams = {}
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        streams = {name: open(temp, "w", encoding="utf-8") for name, temp in temps.items()}  # noqa: SIM115
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        files = {
+            name: stack.enter_context(atomic_file(path, mode=regular_file_mode()))
+            for name, path in targets.items()
+        }
         counts = dict.fromkeys(targets, 0)
+        pending: dict[str, list[str]] = {name: [] for name in targets}
         for record in iter_records(backend, task, since, until, on_progress):
             report.read += 1
             if dedupe:
@@ -119,18 +120,14 @@ def export_task(
                     continue
                 seen.add(digest)
             name = split_of(str(record.get("id", "")), split, seed) if split else ""
-            streams[name].write(json.dumps(record, ensure_ascii=False) + "\n")
+            pending[name].append(json.dumps(record, ensure_ascii=False) + "\n")
             counts[name] += 1
-        for stream in streams.values():
-            stream.flush()
-            os.fsync(stream.fileno())
-            stream.close()
-        for name, temp in temps.items():
-            os.replace(temp, targets[name])
+            if len(pending[name]) >= WRITE_BATCH:
+                files[name].write("".join(pending[name]).encode())
+                pending[name].clear()
+        # Renamed into place only once every record is written: an error leaves no file.
+        for name, file in files.items():
+            file.write("".join(pending[name]).encode())
+            file.commit()
             report.written[str(targets[name])] = counts[name]
-    finally:
-        for stream in streams.values():
-            stream.close()
-        for temp in temps.values():
-            temp.unlink(missing_ok=True)
     return report

@@ -84,7 +84,9 @@ def _answers(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
+# Package scope: the served stack and Playwright's event loop (which would make asyncio.run in
+# later tests fail) end with the browser tests instead of living through the whole session.
+@pytest.fixture(scope="package")
 def served_demo(
     chromium_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServedDemo]:
@@ -117,7 +119,7 @@ def served_demo(
                 process.wait()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(chromium_path: Path) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 

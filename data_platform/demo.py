@@ -22,6 +22,7 @@ DEMO_STEPS: tuple[str, ...] = (
     "data_platform.parts.demo:run_demo",
     "data_platform.training.demo:run_demo",
     "data_platform.tiers.demo:run_demo",
+    "data_platform.replication.demo:run_demo",
 )
 DEMO_BUCKET = "data-platform-demo"
 

@@ -29,8 +29,9 @@ def source_url(pg_server_url: str) -> Iterator[str]:
         conn.close()
 
 
-def execute(url: str, *statements: str, params: tuple = ()) -> None:
+def execute(url: str, *statements: str, params: tuple = (), autocommit: bool = False) -> None:
     conn = connect(url)
+    conn.autocommit = autocommit
     try:
         with conn.cursor() as cur:
             for statement in statements:

@@ -201,3 +201,18 @@ def test_kill_9_mid_copy_leaves_the_target_unchanged(
         conn.close()
     swept = cli("replicate", "sweep", "--older-than", "0s", env=env, cwd=tmp_path)
     assert "0 staging table(s) dropped" in swept.stdout
+
+
+def test_demo_step_replicates_and_then_copies_only_the_changes(tmp_path: Path, pg_url: str) -> None:
+    from data_platform.demo import DemoContext
+    from data_platform.replication import demo
+
+    said: list[str] = []
+    demo.run_demo(DemoContext(pg_url=pg_url, s3_endpoint="", workdir=tmp_path, say=said.append))
+    assert fetch(pg_url, "SELECT count(*) FROM replica.orders") == [(demo.ROWS + 5,)]
+    assert any('"inserted": 5, "updated": 10' in line for line in said)
+    execute(
+        pg_url.rsplit("/", 1)[0] + "/postgres",
+        f"DROP DATABASE {demo.SOURCE_DB} WITH (FORCE)",
+        autocommit=True,
+    )

@@ -45,3 +45,4 @@ bench: setup
 	$(UV) run python benchmarks/training_stats.py
 	$(UV) run python benchmarks/parts.py
 	$(UV) run python benchmarks/tiers.py --days 31
+	$(UV) run python benchmarks/replication.py

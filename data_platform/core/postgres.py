@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-COPY_BLOCK_BYTES = 1 << 20  # 1 MiB blocks measured fastest for COPY here (measured on a 2-core machine)
+COPY_BLOCK_BYTES = 1 << 20  # 1 MiB blocks measured fastest for COPY on a 2-core machine
 _PASSWORD_IN_TEXT = re.compile(r"(password\s*=\s*)(\S+)|(://[^:/@\s]*:)(\S*)(@)", re.IGNORECASE)
 
 

@@ -15,11 +15,18 @@ N (per eighth of the run), which should stay flat.
     uv run python benchmarks/tiers.py --days 31          # one month on the local folder store
     uv run python benchmarks/tiers.py --days 93          # three months
     uv run python benchmarks/tiers.py --days 2 --s3      # a short run on a local moto S3 server
+    uv run python benchmarks/tiers.py --days 93 --workdir W --phase ingest  # both stores, once
+    uv run python benchmarks/tiers.py --days 93 --workdir W --phase read    # then the reads
+
+With --workdir the stores and the ingest figures (with the load average around them) are kept in
+W, so the long ingest and the reads can run at different times; a read phase prints the ingest
+figures it finds there.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -216,12 +223,16 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--reads", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--s3", action="store_true", help="run on a local moto S3 server")
+    parser.add_argument("--workdir", default=None, help="keep the stores here (local folder only)")
+    parser.add_argument("--phase", choices=["all", "ingest", "read"], default="all")
     parser.add_argument("--mode", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--dir", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--moments", default="", help=argparse.SUPPRESS)
     parser.add_argument("--endpoint", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--bucket", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.workdir and args.s3:
+        parser.error("--workdir keeps a local folder store; it cannot be combined with --s3")
     args.slots = int(args.days * 144)
     return args
 
@@ -233,8 +244,12 @@ def median(values: list[float]) -> float:
 def main(argv: list[str]) -> None:
     args = parse(argv)
     server = None
-    with tempfile.TemporaryDirectory(prefix="tiers-bench-") as folder:
-        args.dir = folder
+    with contextlib.ExitStack() as stack:
+        if args.workdir:
+            Path(args.workdir).mkdir(parents=True, exist_ok=True)
+            args.dir = args.workdir
+        else:
+            args.dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="tiers-bench-"))
         if args.s3:
             import boto3
 
@@ -259,8 +274,24 @@ def report(args: argparse.Namespace) -> None:
         f"{args.slots} slots ({args.days:g} days) x {args.rows} rows over {args.keys} keys, "
         f"{store}; started {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
     )
-    ours_seconds, ours = run_child(args, "ingest-ours")
-    delta_seconds, delta = run_child(args, "ingest-delta")
+    ingested = Path(args.dir) / "ingest.json"
+    if args.phase == "read":
+        if not ingested.exists():
+            raise SystemExit(f"no ingest figures in {args.dir}: run --phase ingest first")
+        saved = json.loads(ingested.read_text())
+    else:
+        saved = {"load_before": os.getloadavg(), "started": f"{datetime.now(UTC):%H:%M}"}
+        saved["ours"] = run_child(args, "ingest-ours")
+        saved["delta"] = run_child(args, "ingest-delta")
+        saved["load_after"] = os.getloadavg()
+        if args.workdir:
+            ingested.write_text(json.dumps(saved))
+    (ours_seconds, ours), (delta_seconds, delta) = saved["ours"], saved["delta"]
+    print(
+        f"ingest started {saved['started']} UTC, load average before "
+        f"{saved['load_before'][0]:.2f}, after (1/5/15 min) "
+        + "/".join(f"{x:.2f}" for x in saved["load_after"])
+    )
     print(
         f"ingest (one process each): ours {ours_seconds:.1f} s, delta {delta_seconds:.1f} s "
         f"(incl. optimize {delta['optimize_seconds']:.1f} s); delta/ours "
@@ -273,6 +304,8 @@ def report(args: argparse.Namespace) -> None:
         f"parquet only {ours['data_bytes'] / ours['hot_bytes']:.2f} "
         f"(bound ceil(log8 {per_month}) = {bound}); delta wrote {delta['written_bytes']} bytes"
     )
+    if args.phase == "ingest":
+        return
     steps = ours["steps"]
     eighth = max(len(steps) // 8, 1)
     chunks = [steps[i : i + eighth] for i in range(0, len(steps), eighth)][:8]

@@ -25,6 +25,7 @@ from data_platform.s3sync.inventory import (
     describe_os_error,
     describe_transfer_error,
     list_remote,
+    request_errors,
     scan_local_dir,
 )
 from data_platform.s3sync.keys import (
@@ -190,11 +191,9 @@ def upload_directory(
 def _abort_stale_uploads(
     client: Any, bucket: str, prefix: str, keys: set[str], options: SyncOptions
 ) -> None:
-    from botocore.exceptions import BotoCoreError, ClientError
-
     try:
         abort_stale_uploads(client, bucket, prefix, keys, options.stale_upload_age)
-    except (BotoCoreError, ClientError) as exc:  # e.g. no s3:ListBucketMultipartUploads
+    except request_errors() as exc:  # e.g. no s3:ListBucketMultipartUploads
         log.warning("could not look for unfinished uploads under %s: %s", prefix, exc)
 
 

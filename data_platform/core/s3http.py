@@ -12,7 +12,6 @@ from __future__ import annotations
 import http.client
 import logging
 import random
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -93,9 +92,11 @@ class S3HttpClient:
         self._credentials = credentials
         self._signer = SigV4Signer(region)
         self._local = threading.local()
-        self._tls = (
-            ssl.create_default_context(cafile=ca_bundle) if endpoint.scheme == "https" else None
-        )
+        self._tls = None
+        if endpoint.scheme == "https":
+            import ssl  # only for TLS endpoints: plain-HTTP servers skip its import
+
+            self._tls = ssl.create_default_context(cafile=ca_bundle)
 
     def __repr__(self) -> str:
         return f"S3HttpClient({self.endpoint.scheme}://{self.endpoint.host}, {self.region})"
@@ -173,6 +174,8 @@ class S3HttpClient:
             query["continuation-token"] = params["ContinuationToken"]
         if params.get("StartAfter"):
             query["start-after"] = params["StartAfter"]
+        if params.get("MaxKeys"):
+            query["max-keys"] = str(params["MaxKeys"])
         response = self._call("ListObjectsV2", "GET", params["Bucket"], "", query, {})
         return objects_page(response.data)
 

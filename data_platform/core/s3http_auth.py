@@ -8,7 +8,6 @@ client then only signs with the (refreshing) credentials botocore found.
 
 from __future__ import annotations
 
-import configparser
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -28,7 +27,7 @@ def s3http_client(settings: AwsSettings, prompt: Callable[[str], str] | None) ->
     """A lean S3 client for `settings` (the same options as every other AWS command)."""
     static = environment_credentials(settings)
     if static is not None:
-        profile = _profile_config(os.environ.get("AWS_PROFILE"))
+        profile = _ProfileConfig(os.environ.get("AWS_PROFILE"))
         region = settings.region or _env_region() or profile.get("region") or "us-east-1"
         endpoint = settings.endpoint_url or _configured_endpoint(profile)
         return _client(endpoint or f"https://s3.{region}.amazonaws.com", region, lambda: static)
@@ -71,7 +70,7 @@ def _env_region() -> str | None:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
 
 
-def _configured_endpoint(profile: dict[str, str]) -> str | None:
+def _configured_endpoint(profile: _ProfileConfig) -> str | None:
     if os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() == "true":
         return None
     return (
@@ -81,13 +80,27 @@ def _configured_endpoint(profile: dict[str, str]) -> str | None:
     )
 
 
-def _profile_config(name: str | None) -> dict[str, str]:
-    """The [default] or [profile NAME] section of the AWS config file (empty if none)."""
-    path = Path(os.environ.get("AWS_CONFIG_FILE") or "~/.aws/config").expanduser()
-    parser = configparser.RawConfigParser()
-    try:
-        parser.read(path)
-    except (OSError, configparser.Error):
-        return {}
-    section = "default" if name in (None, "default") else f"profile {name}"
-    return dict(parser[section]) if parser.has_section(section) else {}
+class _ProfileConfig:
+    """The [default] or [profile NAME] section of the AWS config file, read on first use (most
+    runs name region and endpoint on the command line or in the environment)."""
+
+    def __init__(self, name: str | None) -> None:
+        self.name = name
+        self._values: dict[str, str] | None = None
+
+    def get(self, option: str) -> str | None:
+        if self._values is None:
+            self._values = self._read()
+        return self._values.get(option)
+
+    def _read(self) -> dict[str, str]:
+        import configparser
+
+        path = Path(os.environ.get("AWS_CONFIG_FILE") or "~/.aws/config").expanduser()
+        parser = configparser.RawConfigParser()
+        try:
+            parser.read(path)
+        except (OSError, configparser.Error):
+            return {}
+        section = "default" if self.name in (None, "default") else f"profile {self.name}"
+        return dict(parser[section]) if parser.has_section(section) else {}

@@ -117,8 +117,12 @@ def _execute(
             transfers = Transfers(
                 client, bucket, options.policy, cache, progress, part_pool, memory, cancelled
             )
-            futures = {file_pool.submit(work, transfers): name for name, _, _, work in jobs}
+            futures: dict[Future[int], str] = {}
             try:
+                # Submitting inside the try: a signal that lands while jobs are being handed out
+                # (the first may already be running) still cancels them.
+                for name, _, _, work in jobs:
+                    futures[file_pool.submit(work, transfers)] = name
                 for future in as_completed(futures):
                     _record(report, futures[future], future)
                     progress.file_done()

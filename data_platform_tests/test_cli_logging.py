@@ -45,9 +45,14 @@ def test_botocore_debug_log_only_by_name_and_with_a_warning(
     aws_env: dict[str, str], s3_endpoint: str, bucket: str, tmp_path: Path
 ) -> None:
     (tmp_path / "src").mkdir()
+    # A named profile makes `s3 upload` resolve credentials through botocore (keys in the
+    # environment alone take the lean client's path, which never imports it).
+    Path(aws_env["AWS_SHARED_CREDENTIALS_FILE"]).write_text(
+        "[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n"
+    )
     done = _cli(
         "--debug-logger", "botocore", "s3", "upload", "--endpoint-url", s3_endpoint,
-        "--bucket", bucket, "--local-dir", str(tmp_path / "src"),
+        "--bucket", bucket, "--local-dir", str(tmp_path / "src"), "--profile", "default",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "warning: the botocore debug log prints request headers" in done.stderr

@@ -1,6 +1,7 @@
 """`data-platform s3 upload|download`: sync a local folder with an S3 prefix.
 
-boto3 is imported inside the commands (through core.aws) so the rest of the CLI stays fast.
+The commands talk to S3 through the lean `core.s3http` client; boto3 is imported only when the
+credentials need it (profiles, MFA, roles), so a no-op sync starts fast.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import click
 from data_platform.core.aws import AwsSettings
 from data_platform.core.aws_cli import aws_options, prompt_for
 from data_platform.core.paths import cache_dir
+from data_platform.core.s3http import S3HttpClient
+from data_platform.core.s3http_auth import s3http_client
 from data_platform.s3sync.hashing import MIB, PartPolicy
 from data_platform.s3sync.inventory import SyncError
 from data_platform.s3sync.sync import (
@@ -77,13 +80,9 @@ def _sync_options(
     )
 
 
-def _s3_client(aws_settings: AwsSettings, workers: int) -> Any:
-    from data_platform.core.aws import make_client, open_session
-
-    session = open_session(aws_settings, prompt=prompt_for(aws_settings))
-    # Up to `workers` file transfers and `workers` part transfers run at once: one connection
-    # each, so no request waits for a pooled connection and none is opened only to be dropped.
-    return make_client(session, "s3", aws_settings, max_pool_connections=2 * workers)
+def _s3_client(aws_settings: AwsSettings) -> S3HttpClient:
+    # The lean client keeps one connection per file and part worker thread.
+    return s3http_client(aws_settings, prompt=prompt_for(aws_settings))
 
 
 def _finish(report: SyncReport, bucket: str) -> None:
@@ -131,9 +130,7 @@ def upload_command(
     options = _sync_options(dry_run, workers, multipart_threshold_mb, part_size_mb, no_hash_cache)
     try:
         check_upload_dir(local_dir)
-        report = upload_directory(
-            _s3_client(aws_settings, workers), local_dir, bucket, prefix, options
-        )
+        report = upload_directory(_s3_client(aws_settings), local_dir, bucket, prefix, options)
     except SyncError as exc:
         raise click.ClickException(str(exc)) from None
     _finish(report, bucket)
@@ -161,9 +158,7 @@ def download_command(
     """Download s3://BUCKET/PREFIX/** into LOCAL_DIR, skipping files already identical."""
     options = _sync_options(dry_run, workers, multipart_threshold_mb, part_size_mb, no_hash_cache)
     try:
-        report = download_prefix(
-            _s3_client(aws_settings, workers), bucket, prefix, local_dir, options
-        )
+        report = download_prefix(_s3_client(aws_settings), bucket, prefix, local_dir, options)
     except SyncError as exc:
         raise click.ClickException(str(exc)) from None
     _finish(report, bucket)

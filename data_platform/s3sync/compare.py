@@ -23,7 +23,7 @@ from data_platform.s3sync.hashing import (
     compute_digests,
     part_sizes_to_try,
 )
-from data_platform.s3sync.inventory import Failure, describe_os_error
+from data_platform.s3sync.inventory import Failure, describe_os_error, request_errors
 
 log = logging.getLogger(__name__)
 
@@ -118,11 +118,9 @@ class IdentityChecker:
 
     def _metadata_md5(self, key: str) -> str | None:
         # Only reached when the ETag cannot be reproduced or really differs: one HEAD.
-        from botocore.exceptions import BotoCoreError, ClientError
-
         try:
             head = self.client.head_object(Bucket=self.bucket, Key=key)
-        except (ClientError, BotoCoreError) as exc:
+        except request_errors() as exc:
             log.debug("HEAD %s failed (%s); treating it as different", key, exc)
             return None
         return head.get("Metadata", {}).get(METADATA_MD5)

@@ -26,7 +26,7 @@ from data_platform.s3sync.hashing import (
     etag_parts,
     part_sizes_to_try,
 )
-from data_platform.s3sync.inventory import TEMP_SUFFIX, Cancelled
+from data_platform.s3sync.inventory import TEMP_SUFFIX, Cancelled, body_errors
 
 if TYPE_CHECKING:
     from data_platform.s3sync.transfer import Transfers
@@ -38,13 +38,6 @@ BODY_ATTEMPTS = 5  # reads of one body (or range): the first plus four resumptio
 
 class ContentMismatch(Exception):
     """The downloaded bytes are not the object's; nothing was written."""
-
-
-def _body_errors() -> tuple[type[BaseException], ...]:
-    from botocore.exceptions import BotoCoreError
-    from urllib3.exceptions import HTTPError
-
-    return (BotoCoreError, HTTPError, ConnectionError, TimeoutError)
 
 
 class Downloader:
@@ -59,7 +52,7 @@ class Downloader:
         self.part_pool = transfers.part_pool
         self.cancelled = transfers.cancelled
         self.file_mode = file_mode
-        self.body_errors = _body_errors()
+        self.body_errors = body_errors()
 
     def download(self, remote: ObjectInfo, target: Path, relative: str) -> int:
         """Write `remote` to `target`; returns its size. Raises ContentMismatch, Cancelled,

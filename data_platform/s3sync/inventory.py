@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import http.client
 import logging
 import os
 import stat as stat_module
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from data_platform.core.objectstore import ObjectInfo, ObjectStoreError
-from data_platform.core.objectstore_s3 import S3ObjectStore
+from data_platform.core.objectstore import ObjectInfo, strip_etag
+from data_platform.core.s3http import S3ConnectionError, S3Error
 
 log = logging.getLogger(__name__)
 
@@ -147,10 +149,36 @@ def explain_listing_error(exc: Exception, bucket: str, prefix: str) -> SyncError
     return SyncError(f"cannot reach S3 to list {where}: {exc}; check --endpoint-url/--region")
 
 
+def request_errors() -> tuple[type[Exception], ...]:
+    """What a failed S3 request raises: the lean client's errors, plus botocore's when a boto3
+    client is in use (only then is botocore imported, so checking costs a no-op sync nothing)."""
+    errors: list[type[Exception]] = [S3Error, S3ConnectionError]
+    if "botocore" in sys.modules:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        errors += [BotoCoreError, ClientError]
+    return tuple(errors)
+
+
+def body_errors() -> tuple[type[Exception], ...]:
+    """What reading a response body that breaks off raises, with either client."""
+    errors = [*request_errors(), http.client.HTTPException, ConnectionError, TimeoutError]
+    if "urllib3" in sys.modules:
+        from urllib3.exceptions import HTTPError
+
+        errors.append(HTTPError)
+    return tuple(errors)
+
+
 def list_remote(client: Any, bucket: str, prefix: str) -> dict[str, ObjectInfo]:
     """Every object under `prefix`, from one paginated listing (no HEAD per object)."""
+    remote: dict[str, ObjectInfo] = {}
     try:
-        return {info.key: info for info in S3ObjectStore(client, bucket).list(prefix)}
-    except ObjectStoreError as exc:
-        # The store's error keeps botocore's as its cause; explain it in terms of our flags.
-        raise explain_listing_error(exc.__cause__ or exc, bucket, prefix) from exc
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", ()):
+                etag = strip_etag(item.get("ETag", ""))
+                info = ObjectInfo(item["Key"], item["Size"], etag, item.get("LastModified"))
+                remote[info.key] = info
+    except request_errors() as exc:
+        raise explain_listing_error(exc, bucket, prefix) from None
+    return remote

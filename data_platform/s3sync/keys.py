@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 
 class UnsafeKeyError(ValueError):
@@ -17,9 +17,9 @@ def normalize_prefix(prefix: str) -> str:
 
 
 def key_for(prefix: str, relative_path: str) -> str:
-    """S3 key of a local file given its path relative to the synced directory (any OS separator)."""
-    posix = PurePosixPath(*Path(relative_path).parts).as_posix()
-    return normalize_prefix(prefix) + posix
+    """S3 key of a local file given its path relative to the synced directory (the OS separator
+    becomes "/"). Plain string work: a sync computes thousands of these."""
+    return normalize_prefix(prefix) + relative_path.replace(os.sep, "/")
 
 
 def is_folder_marker(key: str) -> bool:

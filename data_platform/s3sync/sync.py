@@ -25,6 +25,7 @@ from data_platform.s3sync.inventory import (
     describe_os_error,
     describe_transfer_error,
     list_remote,
+    request_errors,
     scan_local_dir,
 )
 from data_platform.s3sync.keys import (
@@ -116,8 +117,12 @@ def _execute(
             transfers = Transfers(
                 client, bucket, options.policy, cache, progress, part_pool, memory, cancelled
             )
-            futures = {file_pool.submit(work, transfers): name for name, _, _, work in jobs}
+            futures: dict[Future[int], str] = {}
             try:
+                # Submitting inside the try: a signal that lands while jobs are being handed out
+                # (the first may already be running) still cancels them.
+                for name, _, _, work in jobs:
+                    futures[file_pool.submit(work, transfers)] = name
                 for future in as_completed(futures):
                     _record(report, futures[future], future)
                     progress.file_done()
@@ -190,11 +195,9 @@ def upload_directory(
 def _abort_stale_uploads(
     client: Any, bucket: str, prefix: str, keys: set[str], options: SyncOptions
 ) -> None:
-    from botocore.exceptions import BotoCoreError, ClientError
-
     try:
         abort_stale_uploads(client, bucket, prefix, keys, options.stale_upload_age)
-    except (BotoCoreError, ClientError) as exc:  # e.g. no s3:ListBucketMultipartUploads
+    except request_errors() as exc:  # e.g. no s3:ListBucketMultipartUploads
         log.warning("could not look for unfinished uploads under %s: %s", prefix, exc)
 
 

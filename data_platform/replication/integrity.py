@@ -4,6 +4,11 @@ A row's hash is `hash_record_extended(ROW(columns...), 0)` (64 bits, Postgres' o
 value; columns of types without a hash function, e.g. json or arrays, are hashed as text), and a
 set's checksum is (row count, bit_xor of the row hashes). Key uniqueness makes xor safe: no two
 rows of the set are the same row.
+
+Every strategy writes each staged row into the target (insert, or update to the staged values),
+so the target rows this transaction wrote (`xmin` = its transaction id) must be exactly the staged
+rows. Finding them takes one scan of the target and no join with staging; a trigger or rule that
+changes, drops or adds rows shows up as a different count or checksum.
 """
 
 from __future__ import annotations
@@ -30,57 +35,50 @@ HASHABLE_TYPES = (
 @dataclass(frozen=True)
 class ChecksumComparison:
     staged_rows: int
-    matched_rows: int  # staged keys found in the target
+    written_rows: int  # target rows written by this transaction
+    target_rows: int  # every target row, after the strategy
     staged_checksum: int | None
-    target_checksum: int | None
+    written_checksum: int | None
 
     @property
     def matches(self) -> bool:
         return (
-            self.matched_rows == self.staged_rows and self.staged_checksum == self.target_checksum
+            self.written_rows == self.staged_rows and self.staged_checksum == self.written_checksum
         )
 
 
-def _row_hash(alias: str, columns: Sequence[Column]) -> Composable:
+def _row_hash(columns: Sequence[Column]) -> Composable:
     from psycopg2 import sql
 
     values = [
-        sql.Identifier(alias, c.name)
+        sql.Identifier(c.name)
         if c.type.split("(")[0] in HASHABLE_TYPES
-        else sql.SQL("{}::text").format(sql.Identifier(alias, c.name))
+        else sql.SQL("{}::text").format(sql.Identifier(c.name))
         for c in columns
     ]
     return sql.SQL("hash_record_extended(ROW({}), 0)").format(sql.SQL(", ").join(values))
 
 
-def compare_staged_with_target(
-    conn: PgConnection,
-    staging: Composable,
-    target: Composable,
-    columns: Sequence[Column],
-    key: Sequence[str],
+def compare_staged_with_written(
+    conn: PgConnection, staging: Composable, target: Composable, columns: Sequence[Column]
 ) -> ChecksumComparison:
-    """One pass over staging joined to the target on the key: the staged rows' checksum and the
-    checksum of the target rows holding the staged keys."""
+    """The staged rows' checksum and, in one scan of the target, its row count and the checksum
+    of the rows this transaction wrote (call it in the transaction that ran the strategy)."""
     from psycopg2 import sql
 
-    join = sql.SQL(" AND ").join(
-        sql.SQL("{} = {}").format(sql.Identifier("s", k), sql.Identifier("t", k)) for k in key
-    )
+    row_hash = _row_hash(columns)
     query = sql.SQL(
-        "SELECT count(*), count({probe}), bit_xor({staged}), bit_xor({merged})"
-        " FROM {staging} AS s LEFT JOIN {target} AS t ON {join}"
+        "SELECT s.n, t.n, t.written, s.checksum, t.checksum"
+        " FROM (SELECT count(*) AS n, bit_xor({hash}) AS checksum FROM {staging}) AS s,"
+        " (SELECT count(*) AS n, count(*) FILTER (WHERE {ours}) AS written,"
+        " bit_xor({hash}) FILTER (WHERE {ours}) AS checksum FROM {target}) AS t"
     ).format(
-        probe=sql.Identifier("t", key[0]),
-        staged=_row_hash("s", columns),
-        merged=sql.SQL("CASE WHEN {} IS NOT NULL THEN {} END").format(
-            sql.Identifier("t", key[0]), _row_hash("t", columns)
-        ),
+        hash=row_hash,
         staging=staging,
         target=target,
-        join=join,
+        ours=sql.SQL("xmin = pg_current_xact_id()::xid"),
     )
     with conn.cursor() as cur:
         cur.execute(query)
-        staged, matched, staged_sum, target_sum = cur.fetchone()
-    return ChecksumComparison(staged, matched, staged_sum, target_sum)
+        staged, total, written, staged_sum, written_sum = cur.fetchone()
+    return ChecksumComparison(staged, written, total, staged_sum, written_sum)

@@ -61,8 +61,9 @@ def stream_copy(
     columns: Sequence[str],
     binary: bool,
     on_bytes: Callable[[int], None] | None = None,
-) -> int:
-    """Copy the rows of `query` into `staging`; returns the rows the target received."""
+) -> tuple[int, int]:
+    """Copy the rows of `query` into `staging`; returns the rows the source sent (its count in
+    its snapshot, so no separate count is needed) and the rows the target received."""
     from psycopg2 import sql
 
     copy_format = sql.SQL("binary" if binary else "text")
@@ -74,11 +75,13 @@ def stream_copy(
     reader = os.fdopen(read_fd, "rb", buffering=COPY_BLOCK_BYTES)
     writer = os.fdopen(write_fd, "wb", buffering=COPY_BLOCK_BYTES)
     failures: list[BaseException] = []
+    sent: list[int] = []
 
     def produce() -> None:
         try:
             with source.cursor() as cur:
                 cur.copy_expert(copy_out, writer, size=COPY_BLOCK_BYTES)
+                sent.append(cur.rowcount)
         except BaseException as exc:  # handed to the main thread below
             failures.append(exc)
         finally:
@@ -88,10 +91,10 @@ def stream_copy(
     producer = threading.Thread(target=produce, name="replication-copy-out", daemon=True)
     producer.start()
     try:
-        rows = copy_from_stream(target, copy_in, _CountingReader(reader, on_bytes))
+        received = copy_from_stream(target, copy_in, _CountingReader(reader, on_bytes))
     finally:
         reader.close()  # a failed target makes the producer's next write fail, so it stops
         producer.join()
     if failures:
         raise failures[0]
-    return rows
+    return sent[0], received

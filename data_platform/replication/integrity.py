@@ -67,6 +67,11 @@ def compare_staged_with_written(
     from psycopg2 import sql
 
     row_hash = _row_hash(columns)
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_current_xact_id()::xid::text")
+        xid = cur.fetchone()[0]
+    # The id as a literal: pg_current_xact_id() is parallel unsafe and would keep the scan of the
+    # target in one process.
     query = sql.SQL(
         "SELECT s.n, t.n, t.written, s.checksum, t.checksum"
         " FROM (SELECT count(*) AS n, bit_xor({hash}) AS checksum FROM {staging}) AS s,"
@@ -76,7 +81,7 @@ def compare_staged_with_written(
         hash=row_hash,
         staging=staging,
         target=target,
-        ours=sql.SQL("xmin = pg_current_xact_id()::xid"),
+        ours=sql.SQL("xmin = {}::xid").format(sql.Literal(xid)),
     )
     with conn.cursor() as cur:
         cur.execute(query)

@@ -102,6 +102,59 @@ def test_merging_strategies_touch_only_staged_keys(
     assert staging_tables(pg_url) == []
 
 
+@pytest.mark.parametrize("strategy", ["merge", "upsert", "delete_insert"])
+def test_a_table_of_key_columns_only_passes_the_check(
+    source_url: str, pg_url: str, strategy: str
+) -> None:
+    """Matched rows of a key-only table are written too, so the written-rows check finds them."""
+    pairs = "CREATE TABLE raw.pairs (a int, b text, PRIMARY KEY (a, b))"
+    execute(source_url, "CREATE SCHEMA raw", pairs, "INSERT INTO raw.pairs VALUES (1,'x'), (2,'y')")
+    execute(pg_url, "CREATE SCHEMA raw", pairs, "INSERT INTO raw.pairs VALUES (1,'x'), (3,'z')")
+    result = DataCopyEngine(source_url, pg_url).copy_with_staging_table(
+        "raw.pairs", "raw.pairs", strategy=strategy
+    )
+    assert result.checksum_match and (result.inserted, result.target_rows) == (1, 3)
+    assert fetch(pg_url, "SELECT * FROM raw.pairs ORDER BY a") == [(1, "x"), (2, "y"), (3, "z")]
+
+
+@pytest.mark.parametrize("strategy", ["merge", "upsert", "delete_insert", "replace"])
+def test_a_partitioned_target_is_merged_and_checked(
+    source_url: str, pg_url: str, strategy: str
+) -> None:
+    """Rows written into the partitions carry this transaction's id like a plain table's."""
+    make_source(source_url)
+    execute(
+        pg_url,
+        "CREATE SCHEMA raw",
+        "CREATE TABLE raw.items (id int PRIMARY KEY, name text NOT NULL, price numeric(10,2))"
+        " PARTITION BY RANGE (id)",
+        "CREATE TABLE raw.items_low PARTITION OF raw.items FOR VALUES FROM (MINVALUE) TO (76)",
+        "CREATE TABLE raw.items_high PARTITION OF raw.items FOR VALUES FROM (76) TO (MAXVALUE)",
+        "INSERT INTO raw.items SELECT i, 'old ' || i, 0 FROM generate_series(51, 150) i",
+    )
+    result = DataCopyEngine(source_url, pg_url).copy_with_staging_table(
+        "raw.items", "raw.items", strategy=strategy
+    )
+    assert result.checksum_match
+    kept = 0 if strategy == "replace" else 50
+    assert result.target_rows == 100 + kept
+    assert fetch(pg_url, "SELECT count(*) FROM raw.items_high WHERE name LIKE 'item %'") == [(25,)]
+    execute(
+        pg_url,
+        "CREATE FUNCTION raw.tamper() RETURNS trigger LANGUAGE plpgsql AS $$"
+        " BEGIN NEW.price := NEW.price + 1; RETURN NEW; END $$",
+        "CREATE TRIGGER tamper BEFORE INSERT OR UPDATE ON raw.items_high FOR EACH ROW"
+        " EXECUTE FUNCTION raw.tamper()",
+    )
+    execute(source_url, "UPDATE raw.items SET price = price * 2")
+    before = fetch(pg_url, "SELECT * FROM raw.items ORDER BY id")
+    with pytest.raises(IntegrityMismatchError, match="checksum"):
+        DataCopyEngine(source_url, pg_url).copy_with_staging_table(
+            "raw.items", "raw.items", strategy=strategy
+        )
+    assert fetch(pg_url, "SELECT * FROM raw.items ORDER BY id") == before
+
+
 def test_replace_makes_the_target_exactly_the_source(source_url: str, pg_url: str) -> None:
     make_source(source_url)
     make_target(pg_url)
@@ -225,7 +278,8 @@ def test_failure_during_the_merge_rolls_everything_back(source_url: str, pg_url:
         assert staging_tables(pg_url) == []
 
 
-def test_checksum_mismatch_rolls_back(source_url: str, pg_url: str) -> None:
+@pytest.mark.parametrize("strategy", ["merge", "upsert", "delete_insert", "replace"])
+def test_checksum_mismatch_rolls_back(source_url: str, pg_url: str, strategy: str) -> None:
     """A trigger that rewrites values makes the target differ from the staged rows."""
     make_source(source_url)
     make_target(pg_url)
@@ -238,7 +292,9 @@ def test_checksum_mismatch_rolls_back(source_url: str, pg_url: str) -> None:
     )
     before = fetch(pg_url, "SELECT * FROM raw.items ORDER BY id")
     with pytest.raises(IntegrityMismatchError, match="checksum") as caught:
-        DataCopyEngine(source_url, pg_url).copy_with_staging_table("raw.items", "raw.items")
+        DataCopyEngine(source_url, pg_url).copy_with_staging_table(
+            "raw.items", "raw.items", strategy=strategy
+        )
     assert caught.value.numbers.checksum_match is False
     assert fetch(pg_url, "SELECT * FROM raw.items ORDER BY id") == before
 

@@ -9,6 +9,8 @@ setup:
 		python3 -m pip install --quiet uv || python3 -m pip install --quiet --user uv || \
 		python3 -m pip install --quiet --user --break-system-packages uv
 	$(UV) sync --locked
+	@# our own modules as bytecode too (an editable install is not compiled by uv)
+	$(UV) run --no-sync python -m compileall -q data_platform
 
 demo: setup
 	$(UV) run data-platform dev demo

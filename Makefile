@@ -8,8 +8,10 @@ setup:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
 		python3 -m pip install --quiet uv || python3 -m pip install --quiet --user uv || \
 		python3 -m pip install --quiet --user --break-system-packages uv
-	$(UV) sync --locked
-	@# our own modules as bytecode too (an editable install is not compiled by uv)
+	@# Bytecode at install: a CLI process then starts in ~0.13 s instead of ~0.29 s where Python
+	@# writes no caches (PYTHONDONTWRITEBYTECODE). A flag here, not `compile-bytecode` in
+	@# pyproject: with that setting every `uv run` recompiles the venv (~0.8 s, uv issue 12202).
+	$(UV) sync --locked --compile-bytecode
 	$(UV) run --no-sync python -m compileall -q data_platform
 
 demo: setup

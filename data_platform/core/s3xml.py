@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import unquote_plus
@@ -51,23 +52,27 @@ def _page(data: bytes, url_encoded: bool) -> tuple[dict[str, Any], list[ElementT
     return page, items
 
 
+def _entries(
+    items: list[ElementTree.Element], tag: str, convert: Callable[[dict[str, str]], dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The `tag` children of a page, each converted from its text fields."""
+    return [convert(_fields(item)) for item in items if _name(item) == tag]
+
+
 def objects_page(data: bytes) -> dict[str, Any]:
     """One ListObjectsV2 page asked with encoding-type=url (keys that XML cannot carry arrive
     intact): Contents (Key, Size, ETag, LastModified), IsTruncated, NextContinuationToken."""
     page, items = _page(data, url_encoded=True)
-    contents = []
-    for item in items:
-        if _name(item) != "Contents":
-            continue
-        fields = _fields(item)
-        contents.append(
-            {
-                "Key": unquote_plus(fields["Key"]),
-                "Size": int(fields.get("Size", 0)),
-                "ETag": fields.get("ETag", ""),
-                "LastModified": _timestamp(fields["LastModified"]),
-            }
-        )
+    contents = _entries(
+        items,
+        "Contents",
+        lambda fields: {
+            "Key": unquote_plus(fields["Key"]),
+            "Size": int(fields.get("Size", 0)),
+            "ETag": fields.get("ETag", ""),
+            "LastModified": _timestamp(fields["LastModified"]),
+        },
+    )
     if contents:
         page["Contents"] = contents
     return page
@@ -76,18 +81,15 @@ def objects_page(data: bytes) -> dict[str, Any]:
 def multipart_uploads_page(data: bytes) -> dict[str, Any]:
     """One ListMultipartUploads page: Uploads (Key, UploadId, Initiated), IsTruncated, markers."""
     page, items = _page(data, url_encoded=False)
-    uploads = []
-    for item in items:
-        if _name(item) != "Upload":
-            continue
-        fields = _fields(item)
-        uploads.append(
-            {
-                "Key": fields["Key"],
-                "UploadId": fields["UploadId"],
-                "Initiated": _timestamp(fields["Initiated"]),
-            }
-        )
+    uploads = _entries(
+        items,
+        "Upload",
+        lambda fields: {
+            "Key": fields["Key"],
+            "UploadId": fields["UploadId"],
+            "Initiated": _timestamp(fields["Initiated"]),
+        },
+    )
     if uploads:
         page["Uploads"] = uploads
     return page

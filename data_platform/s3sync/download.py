@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from data_platform.core.files import READ_BLOCK, atomic_file
+from data_platform.core.files import READ_BLOCK, atomic_file, pwrite_all
 from data_platform.core.objectstore import ObjectInfo
 from data_platform.s3sync.compare import METADATA_MD5
 from data_platform.s3sync.hashcache import now_ns
@@ -133,7 +133,7 @@ class Downloader:
             chunk = body.read(min(READ_BLOCK, end - position))
             if not chunk:
                 break
-            os.pwrite(fileno, chunk, position)
+            pwrite_all(fileno, chunk, position)
             if builder is not None:
                 builder.update(chunk)
             position += len(chunk)

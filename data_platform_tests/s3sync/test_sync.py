@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import resource
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from data_platform.core.files import READ_BLOCK
 from data_platform.s3sync import SyncError, SyncOptions, download_prefix, upload_directory
 from data_platform_tests.s3sync.conftest import (
     SAMPLE_TREE,
@@ -209,6 +214,34 @@ def test_failed_download_leaves_no_partial_file(
     assert [failure.name for failure in report.failures] == ["taken"]
     assert sorted(p.name for p in (tmp_path / "dst").iterdir()) == ["a.txt", "taken"]
     assert list((tmp_path / "dst" / "taken").iterdir()) == []
+
+
+@contextlib.contextmanager
+def file_size_limit(limit: int) -> Iterator[None]:
+    """The kernel's own short write: a write crossing RLIMIT_FSIZE stops at the limit."""
+    previous_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG, not death
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous_handler)
+
+
+def test_a_short_write_fails_the_download_instead_of_leaving_a_hole(
+    tmp_path: Path, s3_client, bucket: str, options: SyncOptions
+) -> None:
+    body = os.urandom(READ_BLOCK + 1000)  # the last block is the one cut short
+    s3_client.put_object(Bucket=bucket, Key="data/cut.bin", Body=body)
+    (tmp_path / "dst").mkdir()
+
+    with file_size_limit(READ_BLOCK + 500):
+        report = download_prefix(s3_client, bucket, "data", tmp_path / "dst", options)
+
+    assert [failure.name for failure in report.failures] == ["cut.bin"]
+    assert "too large" in report.failures[0].reason  # EFBIG, from the write of the rest
+    assert os.listdir(tmp_path / "dst") == []
 
 
 def test_transfer_errors_read_as_advice(s3_client, bucket: str) -> None:

@@ -5,9 +5,7 @@ polars, psycopg2 and boto3 are imported inside the command so the rest of the CL
 
 from __future__ import annotations
 
-import importlib
 import os
-import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -146,9 +144,6 @@ def load(
     fmt = file_format or (preset.file_format if preset else "auto")
     try:
         files = _sources(local_dir, bucket, prefix, fmt, aws_settings)
-        if any(f.file_format == "parquet" for f in files):
-            # polars takes ~0.15 s to import: it loads while the connections are opened
-            threading.Thread(target=importlib.import_module, args=("polars",)).start()
         snapshots = group_by_snapshot(files)
         if preset is None:
             preset = _infer(preset_name, files, presets_dir, dry_run)

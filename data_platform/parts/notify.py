@@ -16,7 +16,6 @@ log = logging.getLogger(__name__)
 class Notifier(Protocol):
     def send(self, text: str) -> bool:
         """Deliver `text`; False (with a warning logged) when it could not be delivered."""
-        ...
 
 
 class LogOnly:

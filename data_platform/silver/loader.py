@@ -309,7 +309,7 @@ def _copy_file(
         statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT {}, ENCODING {})").format(
             qualified(preset.schema, staging),
             sql.SQL(", ").join(map(sql.Identifier, data.columns)),
-            sql.SQL(data.copy_format),
+            sql.Literal(data.copy_format),
             sql.Literal(data.pg_encoding),
         )
         try:

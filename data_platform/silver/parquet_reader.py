@@ -108,7 +108,7 @@ def read_schema(name: str, path: Path) -> dict[str, Any]:
 _TEXT_ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"))
 
 
-def copy_text(frame: Any) -> bytes:
+def _copy_text(frame: Any) -> bytes:
     """A polars frame as COPY text rows: tab-separated, `\\N` for NULL, specials escaped.
 
     Written plainly first: when the output holds exactly one tab per separator, one line feed
@@ -163,7 +163,7 @@ def _text_pieces(
         for frame in frames:
             if frame.height == 0:
                 continue
-            yield Piece(copy_text(frame), rows + 1, frame.height, rows + 1, frame.height)
+            yield Piece(_copy_text(frame), rows + 1, frame.height, rows + 1, frame.height)
             rows += frame.height
     except pl.exceptions.PolarsError as exc:
         raise SilverLoadError(f"{name}: cannot read row {rows + 1:,} onwards ({exc})") from None

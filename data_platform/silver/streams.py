@@ -8,6 +8,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ class CopyInput:
     unit: str  # "line" for CSV, "row" for Parquet
     # Raw CSV only: the data row (record) at a data line, found by re-reading the file.
     row_at_line: Callable[[int], int] | None = None
-    copy_format: str = "csv"  # or "text": Postgres' own format, one line per row
+    copy_format: Literal["csv", "text"] = "csv"  # text: Postgres' own format, a line per row
 
     def position(self, taken: Sequence[Piece], copy_line: int) -> str:
         """Line `copy_line` of a COPY stream that sent `taken`, as a place in the file."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -79,22 +80,25 @@ def write_parquet(
     header: Sequence[str] = HEADER,
     row_group_size: int = 1000,
     typed: bool = True,
+    casts: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Rows as Parquet; `typed` casts the numeric and date columns like a real writer would."""
+    """Rows as Parquet; `typed` casts the numeric and date columns like a real writer would,
+    `casts` casts more columns (or others differently), e.g. {"dong": pl.Categorical}."""
     import polars as pl
 
     frame = pl.DataFrame([list(r) for r in rows], schema=list(header), orient="row")
     if typed:
-        casts = {
+        all_casts = {
             "record_id": pl.Int64,
             "area_m2": pl.Float64,
             "floor": pl.Int32,
             "price_krw": pl.Int64,
             "contract_date": pl.Date,
+            **(casts or {}),
         }
         frame = frame.with_columns(
             pl.col(name).str.to_date() if dtype == pl.Date else pl.col(name).cast(dtype)
-            for name, dtype in casts.items()
+            for name, dtype in all_casts.items()
             if name in frame.columns
         )
     frame.write_parquet(path, row_group_size=row_group_size)

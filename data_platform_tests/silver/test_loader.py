@@ -455,21 +455,12 @@ def test_parquet_text_with_copy_format_specials_loads_exactly(conn, preset, tmp_
     for i in range(100, 200):
         rows[i][2] = specials[i % len(specials)]
     rows[250][1] = "동\t\\"
-    frame = pl.DataFrame(rows, schema=HEADER, orient="row").with_columns(
-        pl.col("record_id").cast(pl.Int64),
-        pl.col("area_m2").cast(pl.Float64),
-        pl.col("floor").cast(pl.Int32),
-        pl.col("price_krw").cast(pl.Int64),
-        pl.col("contract_date").str.to_date(),
-        pl.col("dong").cast(pl.Categorical),
-    )
-    frame.write_parquet(snapshot_dir(tmp_path) / "p.parquet", row_group_size=50)
+    path = snapshot_dir(tmp_path) / "p.parquet"
+    write_parquet(path, rows, row_group_size=50, casts={"dong": pl.Categorical})
+    assert pl.read_parquet_schema(path)["dong"] == pl.Categorical
     assert load_dir(conn, preset, tmp_path, chunk_rows=50).rows == 300
     loaded = {int(r[4]): (r[5], r[6]) for r in table_rows(conn, preset)}
-    assert loaded == {
-        record_id: (dong, name)
-        for record_id, dong, name in frame.select("record_id", "dong", "complex_name").rows()
-    }
+    assert loaded == {int(r[0]): (r[1], r[2]) for r in rows}
     assert [loaded[i][1] for i in range(103, 107)] == ["", None, "tab\there", "two\nlines"]
     assert loaded[250][0] == "동\t\\"
 

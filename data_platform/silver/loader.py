@@ -153,6 +153,11 @@ def load_snapshot(
     connections = [conn, *copy_connections]
     if any(c.autocommit for c in connections):
         raise ValueError("load_snapshot needs connections with autocommit off")
+    for c in connections:
+        if c.encoding != "UTF8":
+            # Binary COPY reads text values in the client encoding. (Switching it ends any open
+            # transaction, as ensure_table's commit below would.)
+            c.set_client_encoding("UTF8")
     where = f"{snapshot.path()} into {preset.schema}.{preset.table}"
     try:
         ensure_table(conn, preset)

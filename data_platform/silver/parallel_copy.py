@@ -49,7 +49,7 @@ def copy_in_parallel(
     """COPY the pieces of `data` over `connections` (autocommit off); returns the rows copied.
     The first failing stream cancels the others and is raised as CopyStreamError."""
     pieces = PieceQueue(data.pieces, depth=2 * len(connections))
-    streams = [PieceStream(pieces) for _ in connections]
+    streams = [PieceStream(pieces, data.framing) for _ in connections]
     pieces.start()
     try:
         with ThreadPoolExecutor(len(streams), thread_name_prefix="silver-copy") as pool:

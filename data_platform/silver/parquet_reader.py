@@ -1,5 +1,6 @@
 """Parquet files as COPY input: streamed in batches of `chunk_rows` rows (polars' streaming
-engine), each batch written in Postgres' COPY text format in memory and passed on to COPY.
+engine), each batch encoded in memory and passed on to COPY: as binary COPY where every column's
+type maps exactly (`parquet_binary`), else in Postgres' COPY text format.
 
 Text, not CSV: Postgres parses it with less work (no quote handling; measured ~20 % less server
 time per row), and with line breaks escaped every row is one line, so a COPY error's line
@@ -21,6 +22,7 @@ from typing import Any
 
 from data_platform.silver.columns import extra_file_columns
 from data_platform.silver.errors import SilverLoadError
+from data_platform.silver.parquet_binary import binary_pieces, binary_plan
 from data_platform.silver.presets import (
     DECIMAL_TYPES,
     INTEGER_TYPES,
@@ -172,10 +174,16 @@ def _text_pieces(
 @contextlib.contextmanager
 def open_parquet(source: SourceFile, preset: TablePreset, chunk_rows: int) -> Iterator[CopyInput]:
     with local_copy(source) as path:
-        columns = match_parquet_columns(source.name, read_schema(source.name, path), preset)
-        pieces = _text_pieces(source.name, path, columns, chunk_rows)
+        schema = read_schema(source.name, path)
+        columns = match_parquet_columns(source.name, schema, preset)
+        plan = binary_plan(schema, columns, preset)
+        if plan is None:
+            pieces = _text_pieces(source.name, path, columns, chunk_rows)
+        else:
+            pieces = binary_pieces(source.name, path, plan, preset, chunk_rows)
+        copy_format = "text" if plan is None else "binary"
         yield CopyInput(
-            source.name, "parquet", None, "UTF8", columns, pieces, 1, "row", copy_format="text"
+            source.name, "parquet", None, "UTF8", columns, pieces, 1, "row", copy_format=copy_format
         )
 
 

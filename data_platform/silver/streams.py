@@ -1,5 +1,6 @@
-"""What a reader hands to COPY: pieces of CSV or COPY-text data (whole records each), produced by
-one thread and shared by several COPY streams, plus what COPY needs to know about them."""
+"""What a reader hands to COPY: pieces of CSV, COPY text or binary COPY data (whole records each),
+produced by one thread and shared by several COPY streams, plus what COPY needs to know about
+them."""
 
 from __future__ import annotations
 
@@ -9,6 +10,10 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
+
+# Binary COPY's signature, flags (none) and header extension length (0); the trailer is -1.
+BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+BINARY_TRAILER = b"\xff\xff"
 
 
 @dataclass(frozen=True)
@@ -101,19 +106,24 @@ class PieceStream:
     COPY error's line number, which counts records of this stream only, maps back to the file.
     """
 
-    def __init__(self, pieces: PieceQueue) -> None:
+    def __init__(self, pieces: PieceQueue, framing: tuple[bytes, bytes] = (b"", b"")) -> None:
         self._pieces = pieces
+        self._header, self._trailer = framing
         self.failure: BaseException | None = None
         self.taken: list[Piece] = []
 
     def read(self, size: int = -1) -> bytes:
+        if self._header:
+            header, self._header = self._header, b""
+            return header
         try:
             piece = self._pieces.get()
         except BaseException as exc:
             self.failure = exc
             raise
         if piece is None:
-            return b""
+            trailer, self._trailer = self._trailer, b""
+            return trailer
         self.taken.append(dataclasses.replace(piece, data=b""))
         return piece.data
 
@@ -132,7 +142,13 @@ class CopyInput:
     unit: str  # "line" for CSV, "row" for Parquet
     # Raw CSV only: the data row (record) at a data line, found by re-reading the file.
     row_at_line: Callable[[int], int] | None = None
-    copy_format: Literal["csv", "text"] = "csv"  # text: Postgres' own format, a line per row
+    # text: Postgres' own format, a line per row; binary: a record per row
+    copy_format: Literal["csv", "text", "binary"] = "csv"
+
+    @property
+    def framing(self) -> tuple[bytes, bytes]:
+        """What every COPY stream sends before its first piece and after its last."""
+        return (BINARY_HEADER, BINARY_TRAILER) if self.copy_format == "binary" else (b"", b"")
 
     def position(self, taken: Sequence[Piece], copy_line: int) -> str:
         """Line `copy_line` of a COPY stream that sent `taken`, as a place in the file."""

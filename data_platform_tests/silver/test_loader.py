@@ -18,6 +18,7 @@ from data_platform.silver.loader import (
     table_size_bytes,
 )
 from data_platform.silver.presets import TablePreset
+from data_platform.silver.readers import open_copy_input
 from data_platform.silver.sources import SourceFile, group_by_snapshot, local_sources
 from data_platform_tests.silver.conftest import (
     HEADER,
@@ -445,9 +446,10 @@ def test_parallel_parquet_loads_every_row_group(conn, copy_conns, preset, tmp_pa
 
 
 def test_parquet_text_with_copy_format_specials_loads_exactly(conn, preset, tmp_path) -> None:
-    """Parquet goes to COPY in its text format: tabs, line breaks, backslashes (also a literal
-    `\\N`), carriage returns, empty strings and NULLs must arrive as they were, in a batch among
-    plain ones and in a dictionary-encoded (categorical) column."""
+    """Parquet that binary COPY cannot take (here: dates as strings) goes in COPY's text format:
+    tabs, line breaks, backslashes (also a literal `\\N`), carriage returns, empty strings and
+    NULLs must arrive as they were, in a batch among plain ones and in a dictionary-encoded
+    (categorical) column."""
     import polars as pl
 
     specials = ["tab\there", "two\nlines", "back\\slash", "\\N", "cr\r\nlf", "", None]
@@ -456,8 +458,12 @@ def test_parquet_text_with_copy_format_specials_loads_exactly(conn, preset, tmp_
         rows[i][2] = specials[i % len(specials)]
     rows[250][1] = "동\t\\"
     path = snapshot_dir(tmp_path) / "p.parquet"
-    write_parquet(path, rows, row_group_size=50, casts={"dong": pl.Categorical})
+    write_parquet(
+        path, rows, row_group_size=50, casts={"dong": pl.Categorical, "contract_date": pl.String}
+    )
     assert pl.read_parquet_schema(path)["dong"] == pl.Categorical
+    with open_copy_input(*local_sources(tmp_path), preset, {}, 50) as data:
+        assert data.copy_format == "text"
     assert load_dir(conn, preset, tmp_path, chunk_rows=50).rows == 300
     loaded = {int(r[4]): (r[5], r[6]) for r in table_rows(conn, preset)}
     assert loaded == {int(r[0]): (r[1], r[2]) for r in rows}

@@ -126,10 +126,13 @@ def test_parquet_streams_in_batches_across_row_groups(tmp_path: Path, preset: Ta
     [source] = local_sources(tmp_path)
     assert inspect_file(source, preset) == (None, 250)
     with open_copy_input(source, preset, {}, chunk_rows=32) as copy_input:
-        blocks = [piece.data for piece in copy_input.pieces]
-    assert sum(block.count(b"\n") for block in blocks) == 250
-    assert max(block.count(b"\n") for block in blocks) <= 32
-    assert len(blocks) >= 8
+        pieces = list(copy_input.pieces)
+    assert [p.first_row for p in pieces] == list(range(1, 251, 32))
+    assert sum(p.rows for p in pieces) == 250
+    assert max(p.rows for p in pieces) <= 32
+    # binary COPY (every column maps exactly): each piece starts with a tuple's field count
+    assert copy_input.copy_format == "binary"
+    assert all(p.rows == p.lines and p.data[:2] == (8).to_bytes(2, "big") for p in pieces)
 
 
 def test_sources_group_by_snapshot_and_filter_formats(tmp_path: Path) -> None:

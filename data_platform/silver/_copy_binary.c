@@ -77,6 +77,7 @@ static const int64_t PG_EPOCH_MICROS = 946684800LL * 1000000; /* the same in mic
 typedef struct {
     char *data;
     size_t len, cap;
+    size_t slack; /* room for the rest of a row's fixed-size fields, kept after a string */
 } Buffer;
 
 /* What went wrong while the GIL was released, raised once it is held again. */
@@ -208,7 +209,7 @@ static int put_numeric(Buffer *out, const char *s, size_t n) {
         (rest_len == 3 && memcmp(rest, "inf", 3) == 0) ||
         (rest_len == 8 && memcmp(rest, "Infinity", 8) == 0)) {
         uint16_t special = rest[0] == 'N' ? 0xC000 : sign ? 0xF000 : 0xD000;
-        if (reserve(out, 12)) return -2;
+        if (reserve(out, 12 + out->slack)) return -2;
         put32(out, 8);
         put16(out, 0);
         put16(out, 0);
@@ -262,7 +263,7 @@ static int put_numeric(Buffer *out, const char *s, size_t n) {
         sign = 0x0000; /* zero is never negative */
     }
     if (weight > 32767 || weight < -32768 || dscale > 0x3FFF) return -1;
-    if (reserve(out, 12 + 2 * (size_t)ndigits)) return -2;
+    if (reserve(out, 12 + 2 * (size_t)ndigits + out->slack)) return -2;
     put32(out, (uint32_t)(8 + 2 * ndigits));
     put16(out, (uint16_t)ndigits);
     put16(out, (uint16_t)(int16_t)weight);
@@ -295,7 +296,6 @@ static int put_value(Buffer *out, const struct ArrowArray *a, const Column *col,
                      int64_t row, int column, Failure *failure) {
     static const int64_t LOW[] = {-32768, -2147483648LL, INT64_MIN};
     static const int64_t HIGH[] = {32767, 2147483647LL, INT64_MAX};
-    if (reserve(out, 12)) return fail(failure, 1, row, column, "", 0);
     switch (col->kind) {
     case INT2: case INT4: case INT8: {
         int64_t v = read_int(a, col, i);
@@ -341,7 +341,7 @@ static int put_value(Buffer *out, const struct ArrowArray *a, const Column *col,
             return status ? fail(failure, 3, row, column, s, len) : 0;
         }
         if (len > INT32_MAX) return fail(failure, 2, row, column, "(a string over 2 GiB)", 21);
-        if (reserve(out, 4 + len)) return fail(failure, 1, row, column, "", 0);
+        if (reserve(out, 4 + len + out->slack)) return fail(failure, 1, row, column, "", 0);
         put32(out, (uint32_t)len);
         memcpy(out->data + out->len, s, len);
         out->len += len;
@@ -367,17 +367,19 @@ static int put_value(Buffer *out, const struct ArrowArray *a, const Column *col,
     return 0;
 }
 
-/* One batch (a struct array whose children are the columns) appended to `out`. */
+/* One batch (a struct array whose children are the columns) appended to `out`. Room for a
+   row's fixed-size part is made once per row (12 bytes a field at most: length + int8);
+   strings and numerics make room for themselves and that much again. */
 static int encode_batch(Buffer *out, const struct ArrowArray *batch, const Column *cols,
                         int ncols, int64_t first_row, Failure *failure) {
+    out->slack = 12 * (size_t)ncols;
     for (int64_t r = 0; r < batch->length; r++) {
-        if (reserve(out, 2)) return fail(failure, 1, first_row + r, 0, "", 0);
+        if (reserve(out, 2 + out->slack)) return fail(failure, 1, first_row + r, 0, "", 0);
         put16(out, (uint16_t)ncols);
         for (int c = 0; c < ncols; c++) {
             const struct ArrowArray *a = batch->children[c];
             int64_t i = batch->offset + a->offset + r;
             if (cols[c].source == S_NULL || !is_valid(a, i)) {
-                if (reserve(out, 4)) return fail(failure, 1, first_row + r, c, "", 0);
                 put32(out, 0xFFFFFFFFu);
                 continue;
             }

@@ -312,18 +312,18 @@ static int put_value(Buffer *out, const struct ArrowArray *a, const Column *col,
         else { put32(out, 8); put64(out, (uint64_t)v); }
         return 0;
     }
-    case FLOAT4: {
-        uint32_t bits;
-        memcpy(&bits, (const char *)a->buffers[1] + 4 * i, 4);
-        put32(out, 4);
-        put32(out, bits);
-        return 0;
-    }
-    case FLOAT8: {
-        uint64_t bits;
-        memcpy(&bits, (const char *)a->buffers[1] + 8 * i, 8);
-        put32(out, 8);
-        put64(out, bits);
+    case FLOAT4: case FLOAT8: { /* IEEE 754 bits, big-endian */
+        const char *value = (const char *)a->buffers[1] + (size_t)col->width * i;
+        put32(out, (uint32_t)col->width);
+        if (col->width == 4) {
+            uint32_t bits;
+            memcpy(&bits, value, 4);
+            put32(out, bits);
+        } else {
+            uint64_t bits;
+            memcpy(&bits, value, 8);
+            put64(out, bits);
+        }
         return 0;
     }
     case BOOL: {

@@ -434,13 +434,20 @@ static int check_schema(struct ArrowSchema *schema, Column *cols, Py_ssize_t nco
     }
     for (Py_ssize_t c = 0; c < ncols; c++) {
         const char *format = schema->children[c]->format;
-        if (source_of(format, &cols[c]) || !fits(&cols[c])) {
+        /* a dictionary-encoded column's values would be its indices: polars casts them first */
+        if (schema->children[c]->dictionary != NULL || source_of(format, &cols[c]) ||
+            !fits(&cols[c])) {
             PyErr_Format(PyExc_TypeError, "column %zd: Arrow type %s cannot be written as %s", c,
                          format, KIND_NAMES[cols[c].kind]);
             return -1;
         }
     }
     return 0;
+}
+
+static void stream_error(struct ArrowArrayStream *stream) {
+    const char *message = stream->get_last_error(stream);
+    PyErr_Format(PyExc_RuntimeError, "Arrow stream: %s", message ? message : "unknown error");
 }
 
 static PyObject *encode(PyObject *Py_UNUSED(self), PyObject *args) {
@@ -459,17 +466,22 @@ static PyObject *encode(PyObject *Py_UNUSED(self), PyObject *args) {
     Failure failure = {0};
     PyObject *result = NULL;
     if (stream->get_schema(stream, &schema)) {
-        PyErr_Format(PyExc_RuntimeError, "Arrow stream: %s", stream->get_last_error(stream));
+        stream_error(stream);
         goto done;
     }
     if (check_schema(&schema, cols, ncols)) goto done;
     for (int64_t rows = 0;;) {
         struct ArrowArray batch = {0};
         if (stream->get_next(stream, &batch)) {
-            PyErr_Format(PyExc_RuntimeError, "Arrow stream: %s", stream->get_last_error(stream));
+            stream_error(stream);
             goto done;
         }
         if (batch.release == NULL) break; /* end of stream */
+        if (batch.n_children != ncols) {
+            batch.release(&batch);
+            PyErr_SetString(PyExc_TypeError, "Arrow stream: a batch with another column count");
+            goto done;
+        }
         int status;
         Py_BEGIN_ALLOW_THREADS
         status = encode_batch(&out, &batch, cols, (int)ncols, rows, &failure);

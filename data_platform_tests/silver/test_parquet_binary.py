@@ -272,3 +272,29 @@ def test_a_connection_in_another_client_encoding_still_loads_korean_text(
     load_file(conn, preset, tmp_path)
     loaded = table_rows(conn, preset)
     assert [r[5:8] for r in loaded] == [tuple(r[1:4]) for r in rows]
+
+
+def test_the_encoder_reads_sliced_and_chunked_batches_like_fresh_ones() -> None:
+    """Arrow arrays carry offsets (a slice shares its parent's buffers, validity bits included)
+    and a frame may arrive in several chunks: the bytes must not depend on either."""
+    import polars as pl
+    from data_platform.silver._copy_binary import encode
+
+    frame = every_type_frame()
+    plan = binary_plan(dict(frame.schema), tuple(frame.columns), every_type_preset("slices"))
+    assert plan is not None
+    kinds = [c.kind for c in plan]
+    frame = frame.select(
+        pl.col(c.name).cast(pl.String) if c.cast_to_string else c.name for c in plan
+    )
+    whole = encode(frame.__arrow_c_stream__(), kinds)
+    for start in range(frame.height):
+        for length in range(1, frame.height - start + 1):
+            sliced = frame.slice(start, length)
+            fresh = pl.from_dicts(sliced.to_dicts(), schema=sliced.schema)
+            assert encode(sliced.__arrow_c_stream__(), kinds) == encode(
+                fresh.__arrow_c_stream__(), kinds
+            ), (start, length)
+    chunked = pl.concat([frame.slice(0, 4), frame.slice(4)], rechunk=False)
+    assert chunked.n_chunks() == 2
+    assert encode(chunked.__arrow_c_stream__(), kinds) == whole

@@ -9,11 +9,13 @@ transfers. Everything else in the platform keeps using boto3.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import logging
 import random
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -64,14 +66,34 @@ class Endpoint:
         return f"{bucket}.{self.host}", quote_path(f"/{key}")
 
 
-class _Body:
-    """The streamed body of a GET; `read(n)` as botocore's StreamingBody."""
+class ChecksumMismatch(Exception):
+    """A body's bytes do not have the CRC32 S3 sent with them (botocore: FlexibleChecksumError)."""
 
-    def __init__(self, response: http.client.HTTPResponse) -> None:
+
+def crc32_header(data: bytes | memoryview, crc: int = 0) -> str:
+    """S3's `x-amz-checksum-crc32` value: the big-endian CRC32, base64."""
+    return base64.b64encode(zlib.crc32(data, crc).to_bytes(4, "big")).decode()
+
+
+class _Body:
+    """The streamed body of a GET; `read(n)` as botocore's StreamingBody. With the CRC32 S3 sent,
+    `read()` (the rest) checks the bytes, as botocore's StreamingChecksumBody does at the end:
+    ChecksumMismatch."""
+
+    def __init__(self, response: http.client.HTTPResponse, crc32: str | None = None) -> None:
         self._response = response
+        self._expected = crc32
+        self._crc = 0
 
     def read(self, amount: int | None = None) -> bytes:
-        return self._response.read(amount)
+        data = self._response.read(amount)
+        if self._expected is not None:
+            self._crc = zlib.crc32(data, self._crc)
+            if amount is None:  # the rest of the body (a body cut short is resumed instead)
+                actual = base64.b64encode(self._crc.to_bytes(4, "big")).decode()
+                if actual != self._expected:
+                    raise ChecksumMismatch(f"CRC32 {actual}, but S3 sent {self._expected}")
+        return data
 
     def close(self) -> None:
         self._response.close()
@@ -105,6 +127,9 @@ class S3HttpClient:
 
     def put_object(self, *, Bucket: str, Key: str, Body: bytes, **options: Any) -> dict[str, Any]:
         headers = _put_headers(options)
+        if options.get("ChecksumAlgorithm") == "CRC32":
+            headers["x-amz-checksum-crc32"] = crc32_header(Body)
+            headers["x-amz-sdk-checksum-algorithm"] = "CRC32"
         response = self._call("PutObject", "PUT", Bucket, Key, {}, headers, Body)
         return {"ETag": response.getheader("ETag", "")}
 
@@ -112,8 +137,11 @@ class S3HttpClient:
         headers = {"If-Match": options["IfMatch"]} if "IfMatch" in options else {}
         if "Range" in options:
             headers["Range"] = options["Range"]
+        if options.get("ChecksumMode") == "ENABLED":
+            headers["x-amz-checksum-mode"] = "ENABLED"
         response = self._call("GetObject", "GET", Bucket, Key, {}, headers, stream=True)
-        return {**_object_fields(response), "Body": _Body(response)}
+        fields = _object_fields(response)
+        return {**fields, "Body": _Body(response, fields.get("ChecksumCRC32"))}
 
     def head_object(self, *, Bucket: str, Key: str, **options: Any) -> dict[str, Any]:
         headers = {"If-Match": options["IfMatch"]} if "IfMatch" in options else {}
@@ -283,6 +311,7 @@ def _object_fields(response: http.client.HTTPResponse) -> dict[str, Any]:
     for header, name in (
         ("x-amz-server-side-encryption", "ServerSideEncryption"),
         ("x-amz-server-side-encryption-customer-algorithm", "SSECustomerAlgorithm"),
+        ("x-amz-checksum-crc32", "ChecksumCRC32"),
     ):
         if header in headers:
             fields[name] = headers[header]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from data_platform.core.objectstore import ObjectInfo, strip_etag
-from data_platform.core.s3http import S3ConnectionError, S3Error
+from data_platform.core.s3http import ChecksumMismatch, S3ConnectionError, S3Error
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +157,16 @@ def request_errors() -> tuple[type[Exception], ...]:
         from botocore.exceptions import BotoCoreError, ClientError
 
         errors += [BotoCoreError, ClientError]
+    return tuple(errors)
+
+
+def checksum_errors() -> tuple[type[Exception], ...]:
+    """What reading a body to its end raises when its bytes contradict S3's CRC32."""
+    errors: list[type[Exception]] = [ChecksumMismatch]
+    if "botocore" in sys.modules:
+        from botocore.exceptions import FlexibleChecksumError
+
+        errors.append(FlexibleChecksumError)
     return tuple(errors)
 
 

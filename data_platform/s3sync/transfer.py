@@ -100,6 +100,8 @@ class Transfers:
                 Key=key,
                 Body=data,
                 ContentMD5=_content_md5(digest.digest()),
+                # Stored with the object: a download checks it instead of computing the MD5.
+                ChecksumAlgorithm="CRC32",
                 ContentType=_content_type(file.path.name),
                 Metadata={METADATA_MD5: digest.hexdigest()},
             )

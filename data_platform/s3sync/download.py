@@ -105,8 +105,8 @@ class Downloader:
     ) -> tuple[dict[str, Any], CheckedBy]:
         """Bytes [start, end) of the object into the file at the same offsets; a body that
         breaks off is resumed where it stopped. Returns the first response's headers and what
-        checked the bytes: the CRC32 S3 sent with a whole body (our uploads store one; botocore
-        verifies it once the body is read to its end), so `builder` is not fed and no MD5 is
+        checked the bytes: the CRC32 S3 sent with a whole body (our uploads store one; either
+        client verifies it once the body is read to its end), so `builder` is not fed and no MD5 is
         computed; else the MD5 `builder` was fed; "nothing" when neither covers every byte."""
         at, first, error = [start], None, None
         whole = start == 0 and end == remote.size

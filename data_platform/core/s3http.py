@@ -70,9 +70,14 @@ class ChecksumMismatch(Exception):
     """A body's bytes do not have the CRC32 S3 sent with them (botocore: FlexibleChecksumError)."""
 
 
-def crc32_header(data: bytes | memoryview, crc: int = 0) -> str:
-    """S3's `x-amz-checksum-crc32` value: the big-endian CRC32, base64."""
-    return base64.b64encode(zlib.crc32(data, crc).to_bytes(4, "big")).decode()
+def crc32_header(data: bytes | memoryview) -> str:
+    """S3's `x-amz-checksum-crc32` value of `data`."""
+    return _crc32_text(zlib.crc32(data))
+
+
+def _crc32_text(crc: int) -> str:
+    """A CRC32 as S3 writes it: big-endian, base64."""
+    return base64.b64encode(crc.to_bytes(4, "big")).decode()
 
 
 class _Body:
@@ -90,7 +95,7 @@ class _Body:
         if self._expected is not None:
             self._crc = zlib.crc32(data, self._crc)
             if amount is None:  # the rest of the body (a body cut short is resumed instead)
-                actual = base64.b64encode(self._crc.to_bytes(4, "big")).decode()
+                actual = _crc32_text(self._crc)
                 if actual != self._expected:
                     raise ChecksumMismatch(f"CRC32 {actual}, but S3 sent {self._expected}")
         return data

@@ -9,14 +9,11 @@ naive-into-timestamptz times, ...) goes as COPY text instead (`binary_plan` retu
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from data_platform.silver.errors import SilverLoadError
 from data_platform.silver.presets import DECIMAL_TYPES, TEXT_TYPES, TablePreset
-from data_platform.silver.streams import Piece
 
 _INTEGER_KINDS = {
     "smallint": "int2",
@@ -90,30 +87,24 @@ def _kind(dtype: Any, pg_base: str) -> tuple[str, bool] | None:
     return None
 
 
-def binary_pieces(
-    name: str, path: Path, plan: list[BinaryColumn], preset: TablePreset, chunk_rows: int
-) -> Iterator[Piece]:
-    """The file as binary COPY tuples, `chunk_rows` rows at a time (no header or trailer: each
-    COPY stream adds its own)."""
+def binary_columns(plan: list[BinaryColumn]) -> list[Any]:
+    """The polars expressions that give each column the Arrow type the encoder takes."""
     import polars as pl
 
+    return [pl.col(c.name).cast(pl.String) if c.cast_to_string else pl.col(c.name) for c in plan]
+
+
+def encode_batch(
+    frame: Any, rows_before: int, *, name: str, plan: list[BinaryColumn], preset: TablePreset
+) -> bytes:
+    """A batch of `binary_columns` as binary COPY tuples (no header or trailer: each COPY
+    stream adds its own); a value the encoder refuses fails naming the file's row."""
     from data_platform.silver._copy_binary import encode
 
-    kinds = [column.kind for column in plan]
-    exprs = [pl.col(c.name).cast(pl.String) if c.cast_to_string else pl.col(c.name) for c in plan]
-    rows = 0
     try:
-        for frame in pl.scan_parquet(path).select(exprs).collect_batches(chunk_size=chunk_rows):
-            if frame.height == 0:
-                continue
-            try:
-                data = encode(frame.__arrow_c_stream__(), kinds)
-            except (OverflowError, ValueError) as exc:
-                raise _value_error(name, exc, rows, plan, preset) from None
-            yield Piece(data, rows + 1, frame.height, rows + 1, frame.height)
-            rows += frame.height
-    except pl.exceptions.PolarsError as exc:
-        raise SilverLoadError(f"{name}: cannot read row {rows + 1:,} onwards ({exc})") from None
+        return encode(frame.__arrow_c_stream__(), [column.kind for column in plan])
+    except (OverflowError, ValueError) as exc:
+        raise _value_error(name, exc, rows_before, plan, preset) from None
 
 
 def _value_error(

@@ -13,16 +13,17 @@ preset wants an integer fails up front with the column named.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from data_platform.silver.columns import extra_file_columns
 from data_platform.silver.errors import SilverLoadError
-from data_platform.silver.parquet_binary import binary_pieces, binary_plan
+from data_platform.silver.parquet_binary import binary_columns, binary_plan, encode_batch
 from data_platform.silver.presets import (
     DECIMAL_TYPES,
     INTEGER_TYPES,
@@ -152,20 +153,20 @@ def _escaped(expr: Any) -> Any:
     return expr
 
 
-def _text_pieces(
-    name: str, path: Path, columns: tuple[str, ...], chunk_rows: int
+def _pieces(
+    name: str, path: Path, exprs: Any, chunk_rows: int, encode: Callable[[Any, int], bytes]
 ) -> Iterator[Piece]:
-    """The file as COPY text, `chunk_rows` rows at a time (polars' streaming engine reads it
-    row group by row group)."""
+    """The file, `chunk_rows` rows at a time (polars' streaming engine reads it row group by
+    row group), each batch as `encode(batch, rows before it)`."""
     import polars as pl
 
     rows = 0
     try:
-        frames = pl.scan_parquet(path).select(columns).collect_batches(chunk_size=chunk_rows)
+        frames = pl.scan_parquet(path).select(exprs).collect_batches(chunk_size=chunk_rows)
         for frame in frames:
             if frame.height == 0:
                 continue
-            yield Piece(_copy_text(frame), rows + 1, frame.height, rows + 1, frame.height)
+            yield Piece(encode(frame, rows), rows + 1, frame.height, rows + 1, frame.height)
             rows += frame.height
     except pl.exceptions.PolarsError as exc:
         raise SilverLoadError(f"{name}: cannot read row {rows + 1:,} onwards ({exc})") from None
@@ -178,9 +179,10 @@ def open_parquet(source: SourceFile, preset: TablePreset, chunk_rows: int) -> It
         columns = match_parquet_columns(source.name, schema, preset)
         plan = binary_plan(schema, columns, preset)
         if plan is None:
-            pieces = _text_pieces(source.name, path, columns, chunk_rows)
+            pieces = _pieces(source.name, path, columns, chunk_rows, lambda f, _: _copy_text(f))
         else:
-            pieces = binary_pieces(source.name, path, plan, preset, chunk_rows)
+            encode = functools.partial(encode_batch, name=source.name, plan=plan, preset=preset)
+            pieces = _pieces(source.name, path, binary_columns(plan), chunk_rows, encode)
         copy_format = "text" if plan is None else "binary"
         yield CopyInput(
             source.name, "parquet", None, "UTF8", columns, pieces, 1, "row", copy_format=copy_format

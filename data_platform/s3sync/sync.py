@@ -130,10 +130,12 @@ def _execute(
                 # Ctrl-C or SIGTERM: transfers in flight stop at their next block and clean up
                 # (temporary files removed, multipart uploads aborted) before we exit.
                 cancelled.set()
+                progress.close()
+                unfinished = sum(not future.done() for future in futures)
+                log.warning("stopping: %d transfer(s) in flight clean up first", unfinished)
                 file_pool.shutdown(wait=True, cancel_futures=True)
                 raise
-            finally:
-                progress.close()
+            progress.close()
     finally:
         if not options.dry_run:  # a dry run writes nothing anywhere, not even the cache
             cache.save()

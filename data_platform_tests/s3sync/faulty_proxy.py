@@ -2,7 +2,7 @@
 
 It forwards every request unchanged (moto does not check the signature's host) and can cut a GET
 body after half of it, flip a byte of GET bodies, trickle GET bodies slowly, or hold UploadPart
-requests for a while, so the client meets real broken connections, not mocks.
+requests until the test lets them go, so the client meets real broken connections, not mocks.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ class Faults:
     cut_bodies: int = 0  # this many GET bodies end (connection closed) after half their bytes
     corrupt_bodies: bool = False  # flip the first byte of every GET body
     trickle_bytes_per_second: int = 0  # 0: full speed
-    hold_upload_parts_seconds: float = 0.0
+    hold_upload_parts: threading.Event | None = None  # UploadPart waits until this is set
+    parts_held: int = 0
     bodies_cut: int = 0
 
 
@@ -65,8 +66,11 @@ class FaultyProxy:
             def _forward(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
-                if "uploadId=" in self.path and "partNumber=" in self.path:
-                    time.sleep(proxy.faults.hold_upload_parts_seconds)
+                gate = proxy.faults.hold_upload_parts
+                if gate and "uploadId=" in self.path and "partNumber=" in self.path:
+                    with proxy._lock:
+                        proxy.faults.parts_held += 1
+                    gate.wait(timeout=60)
                 upstream = http.client.HTTPConnection(*proxy.upstream, timeout=60)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_HEADERS}
                 upstream.request(self.command, self.path, body=body, headers=headers)

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -50,6 +51,16 @@ def _start_slow_download(proxy: FaultyProxy, bucket: str, target: Path) -> subpr
     return process
 
 
+def _lines_until(process: subprocess.Popen[str], text: str) -> list[str]:
+    """Its stderr lines up to the first holding `text` (all of them if it exits first)."""
+    lines = []
+    for line in process.stderr:
+        lines.append(line)
+        if text in line:
+            break
+    return lines
+
+
 def _uploads(s3_client, bucket: str) -> list[str]:
     return [u["Key"] for u in s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])]
 
@@ -90,15 +101,21 @@ def test_sigterm_during_multipart_upload_aborts_it(
     aws_env, s3_endpoint: str, s3_client, bucket: str, tmp_path: Path
 ) -> None:
     write_tree(tmp_path / "src", {"big.bin": os.urandom(BIG)})
-    with FaultyProxy(s3_endpoint, Faults(hold_upload_parts_seconds=3)) as proxy:
+    # Parts are held at the proxy until the process says it is stopping, so the signal always
+    # lands while they are in flight (a timed hold raced a slow machine to the completion).
+    faults = Faults(hold_upload_parts=threading.Event())
+    with FaultyProxy(s3_endpoint, faults) as proxy:
         process = _cli(
             proxy.endpoint_url, "upload", "--bucket", bucket, "--prefix", "u",
             "--local-dir", str(tmp_path / "src"),
             "--multipart-threshold-mb", "5", "--part-size-mb", "5",
         )  # fmt: skip
-        _wait_until(lambda: bool(_uploads(s3_client, bucket)), process)
+        _wait_until(lambda: faults.parts_held > 0, process)
         process.send_signal(signal.SIGTERM)
+        said_stopping = any("stopping:" in line for line in _lines_until(process, "stopping:"))
+        faults.hold_upload_parts.set()
         process.communicate(timeout=60)
+    assert said_stopping
     assert process.returncode == 128 + signal.SIGTERM
     assert _uploads(s3_client, bucket) == []
     assert "Contents" not in s3_client.list_objects_v2(Bucket=bucket)

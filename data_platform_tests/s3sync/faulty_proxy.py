@@ -1,7 +1,7 @@
 """A real HTTP proxy in front of the moto server that misbehaves on purpose.
 
 It forwards every request unchanged (moto does not check the signature's host) and can cut a GET
-body after half of it, flip a byte of GET bodies, trickle GET bodies slowly, or hold UploadPart
+body after half of it, flip a byte of GET bodies, or hold GET bodies (after half) and UploadPart
 requests until the test lets them go, so the client meets real broken connections, not mocks.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 import http.client
 import socket
 import threading
-import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse
@@ -22,7 +21,7 @@ _HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "proxy-connecti
 class Faults:
     cut_bodies: int = 0  # this many GET bodies end (connection closed) after half their bytes
     corrupt_bodies: bool = False  # flip the first byte of every GET body
-    trickle_bytes_per_second: int = 0  # 0: full speed
+    hold_bodies: threading.Event | None = None  # GET bodies stop after half until this is set
     hold_upload_parts: threading.Event | None = None  # UploadPart waits until this is set
     parts_held: int = 0
     bodies_cut: int = 0
@@ -98,18 +97,12 @@ class FaultyProxy:
                     self.connection.shutdown(socket.SHUT_RDWR)
                     self.close_connection = True
                     return
-                self._send_slowly(data)
-
-            def _send_slowly(self, data: bytes) -> None:
-                rate = proxy.faults.trickle_bytes_per_second
-                if not rate:
-                    self.wfile.write(data)
-                    return
-                step = max(1, rate // 20)
-                for start in range(0, len(data), step):
-                    self.wfile.write(data[start : start + step])
+                if proxy.faults.hold_bodies:
+                    self.wfile.write(data[: len(data) // 2])
                     self.wfile.flush()
-                    time.sleep(0.05)
+                    proxy.faults.hold_bodies.wait(timeout=60)
+                    data = data[len(data) // 2 :]
+                self.wfile.write(data)
 
             do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _forward
 

@@ -41,8 +41,8 @@ def _temp_files(folder: Path) -> list[str]:
     return [p.name for p in folder.rglob("*.s3sync-tmp")]
 
 
-def _start_slow_download(proxy: FaultyProxy, bucket: str, target: Path) -> subprocess.Popen[str]:
-    """A CLI download through a trickling proxy, returned once its temporary file exists."""
+def _start_held_download(proxy: FaultyProxy, bucket: str, target: Path) -> subprocess.Popen[str]:
+    """A CLI download whose body the proxy holds, returned once its temporary file exists."""
     process = _cli(
         proxy.endpoint_url, "download", "--bucket", bucket, "--prefix", "d",
         "--local-dir", str(target),
@@ -51,14 +51,15 @@ def _start_slow_download(proxy: FaultyProxy, bucket: str, target: Path) -> subpr
     return process
 
 
-def _lines_until(process: subprocess.Popen[str], text: str) -> list[str]:
-    """Its stderr lines up to the first holding `text` (all of them if it exits first)."""
-    lines = []
-    for line in process.stderr:
-        lines.append(line)
-        if text in line:
-            break
-    return lines
+def _stop_while_held(process: subprocess.Popen[str], held: threading.Event) -> bool:
+    """SIGTERM, then let the held requests go once the process says it is stopping, so the signal
+    always lands mid-transfer (a timed hold raced a slow machine to the end of the transfer).
+    True if it said so before exiting."""
+    process.send_signal(signal.SIGTERM)
+    said_stopping = any("stopping:" in line for line in process.stderr)
+    held.set()
+    process.communicate(timeout=60)
+    return said_stopping
 
 
 def _uploads(s3_client, bucket: str) -> list[str]:
@@ -70,10 +71,10 @@ def test_sigterm_during_download_removes_its_temporary_file(
 ) -> None:
     s3_client.put_object(Bucket=bucket, Key="d/blob.bin", Body=os.urandom(4 * MIB))
     target = tmp_path / "dst"
-    with FaultyProxy(s3_endpoint, Faults(trickle_bytes_per_second=MIB)) as proxy:
-        process = _start_slow_download(proxy, bucket, target)
-        process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=60)
+    faults = Faults(hold_bodies=threading.Event())
+    with FaultyProxy(s3_endpoint, faults) as proxy:
+        process = _start_held_download(proxy, bucket, target)
+        assert _stop_while_held(process, faults.hold_bodies)
     assert process.returncode == 128 + signal.SIGTERM
     assert list(target.iterdir()) == []
 
@@ -84,10 +85,12 @@ def test_the_next_download_removes_what_a_killed_one_left(
     content = os.urandom(4 * MIB)
     s3_client.put_object(Bucket=bucket, Key="d/sub/blob.bin", Body=content)
     target = tmp_path / "dst"
-    with FaultyProxy(s3_endpoint, Faults(trickle_bytes_per_second=MIB)) as proxy:
-        process = _start_slow_download(proxy, bucket, target)
+    faults = Faults(hold_bodies=threading.Event())
+    with FaultyProxy(s3_endpoint, faults) as proxy:
+        process = _start_held_download(proxy, bucket, target)
         process.kill()
         process.communicate(timeout=60)
+        faults.hold_bodies.set()
     assert _temp_files(target)  # what kill -9 leaves
     again = _cli(s3_endpoint, "download", "--bucket", bucket, "--prefix", "d/sub",
                  "--local-dir", str(target / "sub"))  # fmt: skip
@@ -101,8 +104,6 @@ def test_sigterm_during_multipart_upload_aborts_it(
     aws_env, s3_endpoint: str, s3_client, bucket: str, tmp_path: Path
 ) -> None:
     write_tree(tmp_path / "src", {"big.bin": os.urandom(BIG)})
-    # Parts are held at the proxy until the process says it is stopping, so the signal always
-    # lands while they are in flight (a timed hold raced a slow machine to the completion).
     faults = Faults(hold_upload_parts=threading.Event())
     with FaultyProxy(s3_endpoint, faults) as proxy:
         process = _cli(
@@ -111,11 +112,7 @@ def test_sigterm_during_multipart_upload_aborts_it(
             "--multipart-threshold-mb", "5", "--part-size-mb", "5",
         )  # fmt: skip
         _wait_until(lambda: faults.parts_held > 0, process)
-        process.send_signal(signal.SIGTERM)
-        said_stopping = any("stopping:" in line for line in _lines_until(process, "stopping:"))
-        faults.hold_upload_parts.set()
-        process.communicate(timeout=60)
-    assert said_stopping
+        assert _stop_while_held(process, faults.hold_upload_parts)
     assert process.returncode == 128 + signal.SIGTERM
     assert _uploads(s3_client, bucket) == []
     assert "Contents" not in s3_client.list_objects_v2(Bucket=bucket)

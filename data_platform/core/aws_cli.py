@@ -9,11 +9,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from data_platform.core.aws import AwsAuthError, AwsSettings, login
+
+if TYPE_CHECKING:
+    from data_platform.core.objectstore import ObjectStore
 
 _OPTION_NAMES = (
     "profile",
@@ -79,6 +82,33 @@ def prompt_for_code(label: str) -> str:
 def prompt_for(settings: AwsSettings) -> Callable[[str], str] | None:
     """The prompt to pass to open_session/login: only when --prompt-mfa was given."""
     return prompt_for_code if settings.prompt_mfa else None
+
+
+def cli_s3_client(settings: AwsSettings) -> Any:
+    """A boto3 S3 client for a command (boto3 imported only now; MFA asked for if told to)."""
+    from data_platform.core.aws import make_client, open_session
+
+    return make_client(open_session(settings, prompt=prompt_for(settings)), "s3", settings)
+
+
+def cli_object_store(url: str, settings: AwsSettings, *, existing: bool = False) -> ObjectStore:
+    """The store a command's URL option names; a malformed URL is a clean click error.
+
+    `existing`: a local folder must already be there. A command that only reads would otherwise
+    show a mistyped path as an empty store (S3 says the same of a missing bucket when first used).
+    """
+    from data_platform.core.objectstore import object_store_from_url
+    from data_platform.core.objectstore_local import LocalObjectStore
+
+    try:
+        store = object_store_from_url(url, client_factory=lambda: cli_s3_client(settings))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if existing and isinstance(store, LocalObjectStore) and not store.root.is_dir():
+        raise click.ClickException(
+            f"store {url} is not an existing folder; check the path (S3 stores are s3://bucket/prefix)"
+        )
+    return store
 
 
 aws = click.Group("aws", help="AWS credentials: MFA sessions cached for later commands and runs.")

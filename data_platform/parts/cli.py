@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from data_platform.core.aws import AwsSettings
-from data_platform.core.aws_cli import aws_options, prompt_for
+from data_platform.core.aws_cli import aws_options, cli_object_store
 from data_platform.core.terminal import StatusLine
 
 if TYPE_CHECKING:
@@ -99,8 +99,8 @@ def run(
 
     try:
         suppliers = _suppliers(config_files)
-        raw_store = _store(store, aws_settings)
-        mart_store = _store(mart, aws_settings) if mart else raw_store
+        raw_store = cli_object_store(store, aws_settings)
+        mart_store = cli_object_store(mart, aws_settings) if mart else raw_store
         reports = [
             _run_one(config, day, raw_store, mart_store, db_url, slack_webhook)
             for config in suppliers
@@ -121,17 +121,6 @@ def _suppliers(config_files: tuple[Path, ...]) -> list[SupplierConfig]:
     if not found:
         raise PartsError("no supplier configs found: pass --supplier-config FILE")
     return found
-
-
-def _store(url: str, aws: AwsSettings) -> ObjectStore:
-    from data_platform.core.objectstore import object_store_from_url
-
-    def client() -> Any:
-        from data_platform.core.aws import make_client, open_session
-
-        return make_client(open_session(aws, prompt=prompt_for(aws)), "s3", aws)
-
-    return object_store_from_url(url, client_factory=client)
 
 
 def _run_one(

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import click
 
 from data_platform.core.aws import AwsSettings
-from data_platform.core.aws_cli import aws_options, prompt_for
+from data_platform.core.aws_cli import aws_options, cli_s3_client
 from data_platform.core.terminal import StatusLine
 from data_platform.silver.presets import (
     DEFAULT_PRESETS_DIR,
@@ -167,11 +167,9 @@ def _sources(
     if local_dir is not None:
         files, where = local_sources(local_dir, fmt), str(local_dir)
     else:
-        from data_platform.core.aws import make_client, open_session
         from data_platform.core.objectstore_s3 import S3ObjectStore
 
-        client = make_client(open_session(aws, prompt=prompt_for(aws)), "s3", aws)
-        files = object_store_sources(S3ObjectStore(client, bucket or ""), prefix, fmt)
+        files = object_store_sources(S3ObjectStore(cli_s3_client(aws), bucket or ""), prefix, fmt)
         where = f"s3://{bucket}/{prefix}"
     if not files:
         kinds = {"auto": ".csv, .csv.gz or .parquet", "csv": ".csv or .csv.gz"}.get(fmt, ".parquet")

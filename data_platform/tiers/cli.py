@@ -10,31 +10,16 @@ import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
-from data_platform.core.aws import AwsSettings
-from data_platform.core.aws_cli import aws_options, prompt_for
-
-if TYPE_CHECKING:
-    from data_platform.core.objectstore import ObjectStore
+from data_platform.core.aws_cli import aws_options, cli_object_store
 
 
 @click.group()
 def tiers() -> None:
     """Hot/warm Parquet change log: 10-minute hot files, m=8 compaction, point-in-time reads."""
-
-
-def open_store(url: str, aws: AwsSettings) -> ObjectStore:
-    from data_platform.core.objectstore import object_store_from_url
-
-    def client() -> Any:
-        from data_platform.core.aws import make_client, open_session
-
-        return make_client(open_session(aws, prompt=prompt_for(aws)), "s3", aws)
-
-    return object_store_from_url(url, client_factory=client)
 
 
 def store_command(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -46,9 +31,10 @@ def store_command(func: Callable[..., Any]) -> Callable[..., Any]:
         from data_platform.tiers import ConcurrencyConflictError, TiersError
 
         aws = kwargs.pop("aws_settings")
-        kwargs["store"] = open_store(kwargs.pop("store"), aws)
-        if "raw_url" in kwargs:
-            kwargs["raw_store"] = open_store(kwargs.pop("raw_url"), aws)
+        ingesting = "raw_url" in kwargs  # ingest reads the raw store and may start a new store
+        kwargs["store"] = cli_object_store(kwargs.pop("store"), aws, existing=not ingesting)
+        if ingesting:
+            kwargs["raw_store"] = cli_object_store(kwargs.pop("raw_url"), aws, existing=True)
         try:
             return func(*args, **kwargs)
         except (TiersError, ConcurrencyConflictError, ObjectStoreError) as exc:

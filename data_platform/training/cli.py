@@ -16,19 +16,11 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from data_platform.core.aws import AwsSettings
-from data_platform.core.aws_cli import aws_options, prompt_for
+from data_platform.core.aws_cli import aws_options, cli_s3_client
 from data_platform.core.terminal import StatusLine
 
 if TYPE_CHECKING:
     from data_platform.training.backends import SampleStore
-
-
-def _s3_client(aws_settings: AwsSettings) -> Any:
-    from data_platform.core.aws import make_client, open_session
-
-    return make_client(
-        open_session(aws_settings, prompt=prompt_for(aws_settings)), "s3", aws_settings
-    )
 
 
 def _clean_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -83,9 +75,16 @@ def _store_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _open_backend(aws_settings: AwsSettings, **choice: Any) -> SampleStore:
-    from data_platform.training.backends import backend_from_env
+    from data_platform.training.backends import LocalStorageBackend, backend_from_env
+    from data_platform.training.errors import TrainingError
 
-    return backend_from_env(**choice, client_factory=lambda: _s3_client(aws_settings))
+    store = backend_from_env(**choice, client_factory=lambda: cli_s3_client(aws_settings))
+    # Every command here reads the store: a mistyped folder is an error, not an empty store.
+    if isinstance(store, LocalStorageBackend) and not store.root.is_dir():
+        raise TrainingError(
+            f"sample folder {store.root} does not exist; check --local-dir or TRAINING_LOCAL_DIR"
+        )
+    return store
 
 
 def _progress(status: StatusLine, verb: str) -> Callable[[int, int], None]:
@@ -237,7 +236,7 @@ def migrate_command(
     from data_platform.training.migrate import migrate
 
     options = SyncOptions(dry_run=dry_run, cache_dir=cache_dir())
-    reports = migrate(_s3_client(aws_settings), from_local, to_url, options)
+    reports = migrate(cli_s3_client(aws_settings), from_local, to_url, options)
     failed = 0
     for report in reports:
         for action, key in report.planned:
@@ -278,7 +277,7 @@ def bootstrap_bucket_command(
     from data_platform.training.bucket import bootstrap_bucket
 
     report = bootstrap_bucket(
-        _s3_client(aws_settings),
+        cli_s3_client(aws_settings),
         bucket,
         region=aws_settings.region,
         prefix=prefix,

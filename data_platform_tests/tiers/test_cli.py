@@ -40,6 +40,7 @@ def test_compact_manifest_state_changes_checkpoint_vacuum(local_store, tmp_path)
 
 
 def test_clear_one_line_errors(local_store):
+    local_store.root.mkdir(parents=True)
     root = str(local_store.root)
     code, out = run("state", "--store", root, "--at", "2026-01-23T14:20:00")
     assert code == 2 and "has no time zone" in out
@@ -49,3 +50,22 @@ def test_clear_one_line_errors(local_store):
     assert code == 1 and "is not YYYY-MM" in out
     code, out = run("vacuum", "--store", root, "--retention", "weekly")
     assert code == 2 and "use a number with d, h, m or s" in out
+
+
+def test_store_urls_that_name_nothing_are_one_line_errors(tmp_path):
+    missing = tmp_path / "no-such-store"
+    at = "2026-01-23T14:20Z"
+    for store, message in [
+        ("foo://bucket/x", "unsupported object store URL 'foo://bucket/x'"),
+        ("s3://", "'s3://' names no bucket"),
+        (str(missing), f"store {missing} is not an existing folder"),
+    ]:
+        code, out = run("state", "--store", store, "--at", at)
+        assert code == 1 and out.startswith(f"Error: {message}") and len(out.splitlines()) == 1
+    code, out = run("compact", "--store", str(missing), "--month", "2026-01")
+    assert code == 1 and "is not an existing folder" in out
+    # ingest may start a new store, but what it reads from must be there
+    args = ["--start", "2026-01-23T14:00Z", "--end", "2026-01-23T14:20Z"]
+    code, out = run("ingest", "--store", str(missing), "--raw", str(tmp_path / "no-raw"), *args)
+    assert code == 1 and f"store {tmp_path / 'no-raw'} is not an existing folder" in out
+    assert not missing.exists()

@@ -86,6 +86,20 @@ def test_bad_input_is_one_line_without_traceback(run, local, args, message) -> N
     assert line.startswith("Error: ") and message in line
 
 
+@pytest.mark.parametrize(
+    "args", [["stats"], ["list", "chat"], ["validate", "chat"], ["export", "chat", "out.jsonl"]]
+)
+def test_a_missing_sample_folder_is_an_error_not_an_empty_store(run, tmp_path, args) -> None:
+    missing = tmp_path / "no-such-folder"
+    result = run(*args, "--local-dir", str(missing))
+    assert result.exit_code == 1
+    [line] = result.output.strip().splitlines()
+    assert line == (
+        f"Error: sample folder {missing} does not exist; check --local-dir or TRAINING_LOCAL_DIR"
+    )
+    assert not missing.exists()
+
+
 def test_a_broken_stored_line_names_file_and_line(
     run, local: LocalStorageBackend, tmp_path
 ) -> None:

@@ -10,11 +10,14 @@ transfers. Everything else in the platform keeps using boto3.
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import logging
 import random
+import socket
 import threading
 import time
+import weakref
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -28,6 +31,7 @@ from data_platform.core.sigv4 import Credentials, SigV4Signer, canonical_query, 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 6  # connection errors, 5xx and throttling; backoff 0.1 s doubling, jittered
+_CLEAN_UP = {"AbortMultipartUpload"}  # what a stopped client still sends
 _RETRY_STATUS = {429, 500, 502, 503, 504}
 _META = "x-amz-meta-"
 _TIMEOUT = 60.0
@@ -119,6 +123,10 @@ class S3HttpClient:
         self._credentials = credentials
         self._signer = SigV4Signer(region)
         self._local = threading.local()
+        # Every thread's connection, for interrupt(); gone with its thread.
+        self._connections: weakref.WeakSet[http.client.HTTPConnection] = weakref.WeakSet()
+        self._connections_lock = threading.Lock()
+        self._stopped = False
         self._tls = None
         if endpoint.scheme == "https":
             import ssl  # only for TLS endpoints: plain-HTTP servers skip its import
@@ -127,6 +135,18 @@ class S3HttpClient:
 
     def __repr__(self) -> str:
         return f"S3HttpClient({self.endpoint.scheme}://{self.endpoint.host}, {self.region})"
+
+    def interrupt(self) -> None:
+        """Stop for good: requests in flight on every thread fail now (their sockets are shut
+        down) and later ones at once, except the clean-up (aborting multipart uploads). A
+        stopping sync then ends without waiting out a stalled connection's timeout and retries."""
+        self._stopped = True
+        with self._connections_lock:
+            sockets = [connection.sock for connection in self._connections]
+        for sock in sockets:
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
 
     # -- operations (boto3 names) -----------------------------------------------------------
 
@@ -244,17 +264,22 @@ class S3HttpClient:
         host, path = self.endpoint.locate(bucket, key)
         query_string = canonical_query(query)
         target = f"{path}?{query_string}" if query_string else path
+        refusable = operation not in _CLEAN_UP
         for attempt in range(1, MAX_ATTEMPTS + 1):
             signed = self._signer.sign(
                 method, host, path, query_string, headers, self._credentials()
             )
             connection = self._connection(host)
             try:
+                if connection.sock is None:
+                    connection.connect()  # before the check: interrupt() then sees the socket
+                if self._stopped and refusable:
+                    raise S3ConnectionError(f"{operation} not sent: the transfer is stopping")
                 connection.request(method, target, body=body or None, headers=signed)
                 response = connection.getresponse()
             except (OSError, http.client.HTTPException) as exc:
                 connection.close()
-                if attempt == MAX_ATTEMPTS:
+                if attempt == MAX_ATTEMPTS or (self._stopped and refusable):
                     where = f"{self.endpoint.scheme}://{host}"
                     raise S3ConnectionError(f"could not reach {where} ({exc})") from None
                 log.debug("%s %s: %s; retrying", operation, target, type(exc).__name__)
@@ -289,6 +314,8 @@ class S3HttpClient:
             else:
                 connection = http.client.HTTPConnection(host, timeout=_TIMEOUT)
             self._local.connections[host] = connection
+            with self._connections_lock:
+                self._connections.add(connection)
         return connection
 
 

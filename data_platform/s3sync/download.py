@@ -112,6 +112,8 @@ class Downloader:
         whole = start == 0 and end == remote.size
         checked_by: CheckedBy = "md5" if builder is not None else "nothing"
         for _attempt in range(BODY_ATTEMPTS):
+            if self.cancelled.is_set():  # a body cut by the stop is not resumed
+                raise Cancelled()
             position = at[0]
             ranged = {} if whole and position == 0 else {"Range": f"bytes={position}-{end - 1}"}
             checksum = {} if ranged else {"ChecksumMode": "ENABLED"}

@@ -129,9 +129,13 @@ def _execute(
             except BaseException:
                 # Ctrl-C or SIGTERM: transfers in flight stop at their next block and clean up
                 # (temporary files removed, multipart uploads aborted) before we exit.
-                cancelled.set()
-                progress.close()
                 unfinished = sum(not future.done() for future in futures)
+                cancelled.set()
+                # The lean client fails requests in flight now; boto3 waits out its timeouts.
+                interrupt = getattr(client, "interrupt", None)
+                if interrupt is not None:
+                    interrupt()
+                progress.close()
                 log.warning("stopping: %d transfer(s) in flight clean up first", unfinished)
                 file_pool.shutdown(wait=True, cancel_futures=True)
                 raise

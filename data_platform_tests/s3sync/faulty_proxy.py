@@ -69,7 +69,7 @@ class FaultyProxy:
                 if gate and "uploadId=" in self.path and "partNumber=" in self.path:
                     with proxy._lock:
                         proxy.faults.parts_held += 1
-                    gate.wait(timeout=60)
+                    gate.wait(timeout=300)
                 upstream = http.client.HTTPConnection(*proxy.upstream, timeout=60)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_HEADERS}
                 upstream.request(self.command, self.path, body=body, headers=headers)
@@ -100,7 +100,7 @@ class FaultyProxy:
                 if proxy.faults.hold_bodies:
                     self.wfile.write(data[: len(data) // 2])
                     self.wfile.flush()
-                    proxy.faults.hold_bodies.wait(timeout=60)
+                    proxy.faults.hold_bodies.wait(timeout=300)
                     data = data[len(data) // 2 :]
                 self.wfile.write(data)
 

@@ -51,15 +51,17 @@ def _start_held_download(proxy: FaultyProxy, bucket: str, target: Path) -> subpr
     return process
 
 
-def _stop_while_held(process: subprocess.Popen[str], held: threading.Event) -> bool:
-    """SIGTERM, then let the held requests go once the process says it is stopping, so the signal
-    always lands mid-transfer (a timed hold raced a slow machine to the end of the transfer).
-    True if it said so before exiting."""
-    process.send_signal(signal.SIGTERM)
-    said_stopping = any("stopping:" in line for line in process.stderr)
-    held.set()
-    process.communicate(timeout=60)
-    return said_stopping
+def _stop_while_held(process: subprocess.Popen[str], held: threading.Event) -> str:
+    """SIGTERM while the proxy holds the transfer's requests, which it keeps holding until the
+    process has exited: a stop must not wait for a stalled connection. Returns stderr."""
+    try:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)  # the proxy holds for up to 300 s
+    finally:
+        held.set()
+        if process.poll() is None:
+            process.kill()
+    return err
 
 
 def _uploads(s3_client, bucket: str) -> list[str]:
@@ -74,7 +76,8 @@ def test_sigterm_during_download_removes_its_temporary_file(
     faults = Faults(hold_bodies=threading.Event())
     with FaultyProxy(s3_endpoint, faults) as proxy:
         process = _start_held_download(proxy, bucket, target)
-        assert _stop_while_held(process, faults.hold_bodies)
+        err = _stop_while_held(process, faults.hold_bodies)
+    assert "stopping: 1 transfer(s) in flight clean up first" in err
     assert process.returncode == 128 + signal.SIGTERM
     assert list(target.iterdir()) == []
 
@@ -112,7 +115,8 @@ def test_sigterm_during_multipart_upload_aborts_it(
             "--multipart-threshold-mb", "5", "--part-size-mb", "5",
         )  # fmt: skip
         _wait_until(lambda: faults.parts_held > 0, process)
-        assert _stop_while_held(process, faults.hold_upload_parts)
+        err = _stop_while_held(process, faults.hold_upload_parts)
+    assert "stopping: 1 transfer(s) in flight clean up first" in err
     assert process.returncode == 128 + signal.SIGTERM
     assert _uploads(s3_client, bucket) == []
     assert "Contents" not in s3_client.list_objects_v2(Bucket=bucket)

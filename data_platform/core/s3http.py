@@ -1,7 +1,7 @@
 """A lean S3 client for bulk transfers: SigV4 over one kept-alive http.client connection per
 thread, speaking the few operations `s3sync` needs with boto3's parameter and response names.
 
-Why not boto3 on this path (measured, see README design notes): importing boto3 and building a
+Why not boto3 on this path (measured, see docs/core.md): importing boto3 and building a
 client costs ~0.9 s per process here, most of a no-op sync, and botocore's per-request layers
 (event hooks, a SHA-256 of every body over HTTP, model-driven XML parsing) take CPU from the
 transfers. Everything else in the platform keeps using boto3.

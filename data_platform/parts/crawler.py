@@ -173,7 +173,11 @@ class Crawler:
             has_next, items = bool(listing.has_next), len(listing.items)
         except Exception as exc:  # a user parser may raise anything; the page fails
             return FetchOutcome(request, False, attempts, status, f"unparsable page: {exc!r}")
-        await self.save(request, body)
+        try:
+            await self.save(request, body)
+        except Exception as exc:  # a store error of one page must not abort the other pages
+            log.warning("%s fetched but not stored: %s", request.url, exc)
+            return FetchOutcome(request, False, attempts, status, f"page not stored: {exc}")
         return FetchOutcome(request, True, attempts, status, None, has_next, items)
 
 

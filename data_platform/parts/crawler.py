@@ -142,10 +142,19 @@ class Crawler:
             try:
                 async with self._semaphore:
                     await self._pace.wait()
-                    response = await client.get(request.url)
+                    # httpx's timeout bounds each read, so a body trickling a byte at a time
+                    # would never trip it: the deadline is for the whole request
+                    async with asyncio.timeout(config.timeout_seconds):
+                        response = await client.get(request.url)
+            except TimeoutError:
+                status, retryable = None, True
+                error = f"no complete answer within timeout_seconds ({config.timeout_seconds:g} s)"
             except httpx.TransportError as exc:  # timeouts, refused or reset connections
                 status, error = None, f"{type(exc).__name__}: {exc}".rstrip(": ")
                 retryable = True
+            except httpx.RequestError as exc:  # a redirect loop, an undecodable body
+                status, error = None, f"{type(exc).__name__}: {exc}".rstrip(": ")
+                retryable = False
             else:
                 status = response.status_code
                 if response.is_success:

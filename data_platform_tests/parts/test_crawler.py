@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from data_platform.parts.crawler import crawl, retry_after_seconds
 from data_platform.parts.page_requests import PageRequest, plan_requests
@@ -70,7 +71,7 @@ def test_unparsable_page_fails_without_being_stored(supplier) -> None:
 
     result, saved = _crawl(config)
 
-    assert saved == {}
+    assert ("k5", 1) not in saved
     assert "unparsable page" in (result.failed[0].error or "")
 
 
@@ -80,3 +81,31 @@ def test_retry_after_reads_seconds_and_http_dates() -> None:
     assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT", cap=30) == 0
     assert retry_after_seconds("soon", cap=30) is None
     assert retry_after_seconds(None, cap=30) is None
+
+
+def test_a_redirect_loop_is_a_failed_url(supplier) -> None:
+    server = supplier(synthetic_catalog(["k5"], pages=2, items_per_page=2))
+    server.fail_always("k5", 1, Reply(302, location="/parts?car_type=k5&page=1"))
+    config = fast_config(server)
+
+    result, saved = _crawl(config)
+
+    [failed] = result.failed
+    assert (failed.request.page, failed.attempts) == (1, 1)  # retrying a loop cannot help
+    assert (failed.error or "").startswith("TooManyRedirects")
+    assert set(saved) == {("k5", 2)}
+
+
+def test_timeout_bounds_the_whole_request_even_when_the_body_trickles(supplier) -> None:
+    server = supplier(synthetic_catalog(["k5"], pages=1, items_per_page=2))
+    server.fail_always("k5", 1, Reply(200, trickle=0.05))  # ~200 bytes: ~10 s, a byte per 50 ms
+    config = fast_config(server, timeout_seconds=0.5, max_attempts=1)
+
+    started = time.monotonic()
+    result, saved = _crawl(config)
+    took = time.monotonic() - started
+
+    [failed] = result.failed
+    assert failed.status is None and "0.5 s" in (failed.error or "")
+    assert took < 2.0, f"the request ran {took:.1f} s against a 0.5 s timeout"
+    assert ("k5", 1) not in saved

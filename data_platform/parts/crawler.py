@@ -15,6 +15,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 from itertools import groupby
 
@@ -85,9 +86,12 @@ def retry_after_seconds(value: str | None, cap: float) -> float | None:
         seconds = float(value)
     except ValueError:
         try:
-            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+            when = parsedate_to_datetime(value)
         except (TypeError, ValueError):
             return None
+        if when.tzinfo is None:  # "-0000" (RFC 5322: UTC, source zone unknown) comes back naive
+            when = when.replace(tzinfo=UTC)
+        seconds = when.timestamp() - time.time()
     return min(max(seconds, 0.0), cap)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 from data_platform.parts.crawler import crawl, retry_after_seconds
 from data_platform.parts.page_requests import PageRequest, plan_requests
@@ -109,3 +111,17 @@ def test_timeout_bounds_the_whole_request_even_when_the_body_trickles(supplier) 
     assert failed.status is None and "0.5 s" in (failed.error or "")
     assert took < 2.0, f"the request ran {took:.1f} s against a 0.5 s timeout"
     assert ("k5", 1) not in saved
+
+
+def test_retry_after_dates_in_minus_0000_are_utc_on_any_host(monkeypatch) -> None:
+    # RFC 5322's "-0000" means UTC; the stdlib returns it as a naive datetime
+    monkeypatch.setenv("TZ", "Asia/Seoul")
+    time.tzset()
+    try:
+        in_ten = datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=10)
+        header = format_datetime(in_ten)  # a naive datetime formats with "-0000"
+        assert header.endswith("-0000")
+        assert 8 < retry_after_seconds(header, cap=30) <= 10
+    finally:
+        monkeypatch.undo()
+        time.tzset()

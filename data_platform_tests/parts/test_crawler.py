@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
+from data_platform.parts.config import load_supplier
 from data_platform.parts.crawler import crawl, retry_after_seconds
 from data_platform.parts.page_requests import PageRequest, plan_requests
 from data_platform.parts.supplier_server import Reply, synthetic_catalog
@@ -67,9 +68,16 @@ def test_failures_are_reported_with_attempts_and_do_not_stop_the_car_type(suppli
     assert set(saved) == {("k5", 1), ("k5", 4)}  # page 4: empty, has_next false: the end
 
 
-def test_unparsable_page_fails_without_being_stored(supplier) -> None:
+def test_unparsable_page_fails_without_being_stored(supplier, tmp_path) -> None:
     server = supplier({"k3": [[{"name": "x", "price": 1, "url": "u"}]]})
-    config = fast_config(server, parser="json.loads")  # a parser returning no Listing
+    (tmp_path / "shop.py").write_text(
+        "import json\n\ndef loads(body):\n    return json.loads(body)\n"
+    )
+    (tmp_path / "shop.toml").write_text(
+        f'code = "shop"\nbase_url = "{server.base_url}"\ncar_types = ["k3"]\nmax_pages = 1\n'
+        'parser = "shop:loads"\n'  # a parser returning no Listing
+    )
+    config = load_supplier(tmp_path / "shop.toml")
 
     result, saved = _crawl(config)
 

@@ -102,8 +102,10 @@ class DayRun:
                 failed_urls.record_outcomes(conn, self.day, self.supplier, result.outcomes, True)
             healed += len(result.succeeded)
             rounds = round_number
-        report = self._report(healed=healed, rounds=rounds, still_failing=self._failing_json())
-        self._save_stage("heal", report, ("healed", "rounds", "still_failing"))
+        report = self._report(healed=healed, rounds=rounds, **self._failing_json())
+        self._save_stage(
+            "heal", report, ("healed", "rounds", "still_failing", "unconfigured_failing")
+        )
         return report
 
     def transform(self) -> DayReport:
@@ -166,7 +168,7 @@ class DayRun:
                 values.update(json.loads(self.raw_store.get(key)))
             except ObjectNotFound:
                 continue
-        values["still_failing"] = self._failing_json()
+        values.update(self._failing_json())
         report = self._report(**values)
         self.notifier.send(final_report(report))
         return report
@@ -179,14 +181,23 @@ class DayRun:
         return self.report()
 
     def still_failing(self) -> list[failed_urls.FailedUrl]:
-        with connection(self.postgres) as conn:
-            return failed_urls.list_failed(conn, self.day, self.supplier)
+        """The day's failing URLs of the car types the config lists now."""
+        return self._failing()[0]
 
-    def _failing_json(self) -> list[dict[str, Any]]:
-        return [
-            {"url": f.url, "status": f.status, "error": f.error, "attempts": f.attempts}
-            for f in self.still_failing()
-        ]
+    def _failing(self) -> tuple[list[failed_urls.FailedUrl], int]:
+        with connection(self.postgres) as conn:
+            rows = failed_urls.list_failed(conn, self.day, self.supplier)
+        return failed_urls.configured_only(rows, {self.supplier: self.config.car_types})
+
+    def _failing_json(self) -> dict[str, Any]:
+        failing, left_out = self._failing()
+        return {
+            "still_failing": [
+                {"url": f.url, "status": f.status, "error": f.error, "attempts": f.attempts}
+                for f in failing
+            ],
+            "unconfigured_failing": left_out,
+        }
 
     def _fetch(self, requests: list[PageRequest], follow_pages: bool) -> CrawlResult:
         async def save(request: PageRequest, body: bytes) -> None:

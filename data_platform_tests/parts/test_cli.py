@@ -49,13 +49,26 @@ def test_run_prints_json_and_failed_lists_what_still_fails(supplier, pg_url, tmp
     assert result["offers"] == 30 and result["dropped"] == 0
     assert result["rows_upserted"] == 20 and result["skipped"] is False
 
-    listed = cli("failed", "--date", "2026-11-20", "--supplier", "shop", *common, "--json")
+    listed = cli("failed", "--date", "2026-11-20", "--supplier", "shop",
+                 "--supplier-config", str(config), *common, "--json")  # fmt: skip
 
     assert listed.returncode == 0, listed.stderr
     [row] = json.loads(listed.stdout)
     assert (row["page"], row["status"], row["attempts"], row["rounds"]) == (2, 500, 4, 1)
-    plain = cli("failed", "--date", "2026-11-20", *common)
+    plain = cli("failed", "--date", "2026-11-20", "--supplier-config", str(config), *common)
     assert plain.stdout.strip().endswith("1 failed URL(s) on 2026-11-20")
+
+    # 쏘나타 leaves the config: its failing URL is no longer this supplier's business
+    config.write_text(config.read_text().replace(', "쏘나타"', ""), encoding="utf-8")
+    plain = cli("failed", "--date", "2026-11-20", "--supplier-config", str(config), *common)
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stdout.strip() == (
+        "0 failed URL(s) on 2026-11-20 (1 of car types no longer configured left out)"
+    )
+    listed = cli("failed", "--date", "2026-11-20", "--supplier-config", str(config), *common,
+                 "--json")  # fmt: skip
+    assert json.loads(listed.stdout) == []
+    assert "1 of car types no longer configured left out" in listed.stderr
 
 
 def test_bad_input_gets_one_clear_line(tmp_path, pg_url) -> None:

@@ -10,8 +10,9 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from data_platform.core.objectstore import ObjectNotFound, ObjectStore
 from data_platform.core.postgres import PostgresSettings, connection
@@ -41,6 +42,11 @@ from data_platform.parts.transform import (
 )
 
 STAGES = ("crawl", "heal", "transform", "load")
+TIMEZONE = "Asia/Seoul"  # the suppliers' day, and the day of the Dagster partitions
+
+
+def today() -> date:
+    return datetime.now(ZoneInfo(TIMEZONE)).date()
 
 
 @dataclass
@@ -59,6 +65,11 @@ class DayRun:
         return self.config.code
 
     def write_requests(self) -> list[PageRequest]:
+        if self.day > today():  # prices of a day that has not come would be today's, mislabelled
+            raise PartsError(
+                f"{self.day} is in the future (today is {today()} in {TIMEZONE}): "
+                "run a day that has begun"
+            )
         requests = plan_requests(self.config)
         self.raw_store.put(requests_key(self.supplier, self.day), requests_to_json(requests))
         return requests

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from data_platform.parts.supplier_server import Reply, synthetic_catalog
 
@@ -90,3 +92,19 @@ def test_bad_input_gets_one_clear_line(tmp_path, pg_url) -> None:
 
     wrong_day = cli("failed", "--date", "20-11-2026", "--db-url", pg_url)
     assert wrong_day.returncode == 2 and "use YYYY-MM-DD" in wrong_day.stderr
+
+
+def test_a_day_in_the_future_is_refused_before_anything_is_fetched(
+    supplier, pg_url, tmp_path
+) -> None:
+    server = supplier(synthetic_catalog(["아반떼", "쏘나타"], pages=1, items_per_page=2))
+    config = write_config(tmp_path / "shop.toml", server.base_url)
+    later = (datetime.now(ZoneInfo("Asia/Seoul")).date() + timedelta(days=2)).isoformat()
+
+    done = cli("run", "--date", later, "--supplier-config", str(config), "--db-url", pg_url,
+               "--store", str(tmp_path / "store"))  # fmt: skip
+
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"Error: {later} is in the future (today is ")
+    assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
+    assert not server.hits and not (tmp_path / "store").exists()

@@ -108,3 +108,21 @@ def test_a_day_in_the_future_is_refused_before_anything_is_fetched(
     assert done.stderr.startswith(f"Error: {later} is in the future (today is ")
     assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
     assert not server.hits and not (tmp_path / "store").exists()
+
+
+def test_a_redirect_loop_is_reported_as_failed_and_the_day_is_loaded(
+    supplier, pg_url, tmp_path
+) -> None:
+    server = supplier(synthetic_catalog(["아반떼", "쏘나타"], pages=1, items_per_page=3))
+    loop = "/parts?car_type=%EC%8F%98%EB%82%98%ED%83%80&page=1"  # 쏘나타 page 1, to itself
+    server.fail_always("쏘나타", 1, Reply(302, location=loop))
+    config = write_config(tmp_path / "shop.toml", server.base_url)
+
+    done = cli("run", "--date", "2026-11-20", "--supplier-config", str(config), "--db-url", pg_url,
+               "--store", str(tmp_path / "store"), "--json")  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.partition("\n")[2])
+    assert (result["failed"], result["still_failing"], result["rows_upserted"]) == (1, 1, 3)
+    [failing] = result["suppliers"][0]["still_failing"]
+    assert failing["error"].startswith("TooManyRedirects")

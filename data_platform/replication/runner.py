@@ -7,7 +7,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from data_platform.core.postgres import PostgresError, connection
 from data_platform.replication.engine import CopyPlan, CopyResult, DataCopyEngine, ProgressCallback
@@ -84,4 +84,9 @@ def parse_duration(text: str) -> timedelta:
     match = _DURATION.match(text)
     if not match:
         raise ValueError(f"{text!r} is not a duration such as 30m, 1h or 2d")
-    return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    # An age must leave a date after year 1 (`now - age`); beyond that timedelta overflows.
+    longest = datetime.now(UTC) - datetime.min.replace(tzinfo=UTC)
+    if seconds > longest.total_seconds():
+        raise ValueError(f"{text!r} is too long (at most {longest.days}d)")
+    return timedelta(seconds=seconds)

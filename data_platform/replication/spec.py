@@ -91,6 +91,11 @@ def load_spec(path: Path) -> ReplicationSpec:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise SpecError(f"cannot read the spec {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(
+            f"{path} is not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#04x}); "
+            "save it as UTF-8"
+        ) from None
     except yaml.YAMLError as exc:
         raise SpecError(f"{path} is not valid YAML: {' '.join(str(exc).split())}") from None
     try:

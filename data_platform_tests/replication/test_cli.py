@@ -216,3 +216,19 @@ def test_demo_step_replicates_and_then_copies_only_the_changes(tmp_path: Path, p
         f"DROP DATABASE {demo.SOURCE_DB} WITH (FORCE)",
         autocommit=True,
     )
+
+
+def test_undecodable_spec_and_huge_durations_give_one_line(
+    tmp_path: Path, source_url: str, pg_url: str
+) -> None:
+    env = setup_spec(tmp_path, source_url, pg_url)
+    (tmp_path / "latin1.yaml").write_bytes("# caf\xe9\n".encode("latin-1") + SPEC.encode())
+    done = cli("replicate", "run", "--spec", "latin1.yaml", env=env, cwd=tmp_path, check=False)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "latin1.yaml is not UTF-8 text (byte 5 is 0xe9); save it as UTF-8" in done.stderr
+    for age in ("99999999999d", "999999998d", "9" * 400 + "s"):
+        swept = cli("replicate", "sweep", "--older-than", age, env=env, cwd=tmp_path, check=False)
+        assert swept.returncode == 2 and "Traceback" not in swept.stderr, swept.stderr
+        assert "is too long (at most" in swept.stderr
+    longest = cli("replicate", "sweep", "--older-than", "700000d", env=env, cwd=tmp_path)
+    assert "0 staging table(s) dropped" in longest.stdout

@@ -27,10 +27,10 @@ from data_platform.replication.errors import (
     ReplicationError,
     SchemaMismatchError,
 )
-from data_platform.replication.integrity import compare_staged_with_written
+from data_platform.replication.integrity import check_keys, compare_staged_with_written
 from data_platform.replication.spec import STRATEGIES
 from data_platform.replication.staging import create_staging
-from data_platform.replication.strategies import check_keys, strategy_statements
+from data_platform.replication.strategies import strategy_statements
 from data_platform.replication.streaming import source_query, stream_copy
 from data_platform.replication.tables import TableRef, parse_table_ref
 from data_platform.replication.watermark import load_watermark, store_watermark

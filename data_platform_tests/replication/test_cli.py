@@ -14,7 +14,12 @@ from pathlib import Path
 from data_platform.core.postgres import PostgresSettings, connect
 from data_platform.replication.staging import MARKER, STAGING_PREFIX
 from data_platform_tests.replication.conftest import execute, fetch
-from data_platform_tests.replication.test_engine import make_source, make_target, staging_tables
+from data_platform_tests.replication.test_engine import (
+    make_duplicate_emails,
+    make_source,
+    make_target,
+    staging_tables,
+)
 
 SPEC = """connections:
   src: {url: "${SOURCE_PG_URL}"}
@@ -232,3 +237,19 @@ def test_undecodable_spec_and_huge_durations_give_one_line(
         assert "is too long (at most" in swept.stderr
     longest = cli("replicate", "sweep", "--older-than", "700000d", env=env, cwd=tmp_path)
     assert "0 staging table(s) dropped" in longest.stdout
+
+
+def test_duplicate_keys_never_show_their_values(
+    tmp_path: Path, source_url: str, pg_url: str
+) -> None:
+    make_duplicate_emails(source_url, pg_url)
+    spec = SPEC.split("tables:")[0] + (
+        "tables:\n  - source: {connection: src, table: events}\n"
+        "    target: {connection: dst, table: events}\n    primary_key: [email, day]\n"
+    )
+    env = setup_spec(tmp_path, source_url, pg_url, spec)
+    for flags in ((), ("--json",)):
+        done = cli("-v", "replicate", "run", *flags, env=env, cwd=tmp_path, check=False)
+        assert done.returncode == 1 and "occur more than once" in done.stdout + done.stderr
+        assert "example.com" not in done.stdout + done.stderr
+        assert "Traceback" not in done.stderr

@@ -356,3 +356,16 @@ def test_incremental_copies_only_newer_rows(source_url: str, pg_url: str) -> Non
     assert (
         engine.copy_with_staging_table("orders", "orders", watermark="updated_at").staged_rows == 1
     )
+
+
+def test_a_quoted_string_name_reaches_the_real_table(source_url: str, pg_url: str) -> None:
+    execute(
+        source_url,
+        "CREATE SCHEMA s",
+        'CREATE TABLE s."We;ird ""Tab" (id int PRIMARY KEY)',
+        'INSERT INTO s."We;ird ""Tab" VALUES (1), (2)',
+    )
+    name = 's."We;ird ""Tab"'
+    result = DataCopyEngine(source_url, pg_url).copy_with_staging_table(name, name)
+    assert result.table == 's.We;ird "Tab' and result.inserted == 2
+    assert fetch(pg_url, 'SELECT id FROM s."We;ird ""Tab" ORDER BY id') == [(1,), (2,)]

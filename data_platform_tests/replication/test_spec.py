@@ -124,3 +124,26 @@ def test_files_that_are_not_specs_give_one_line(tmp_path: Path) -> None:
     )
     with pytest.raises(SpecError, match="two tables are named 't'"):
         load_spec(duplicate)
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ('s."We;ird ""Tab"', TableRef("s", 'We;ird "Tab')),
+        ('"a.b"."c"', TableRef("a.b", "c")),
+        ('"x.y"', TableRef("public", "x.y")),
+        ("raw_data.Sym", TableRef("raw_data", "Sym")),  # as written, no lower-casing
+        ("a.b.c", TableRef("a", "b.c")),  # split at the first dot, as before
+    ],
+)
+def test_string_table_names_follow_sql_quoting(written: str, expected: TableRef) -> None:
+    entry = table(source={"connection": "fs2_postgres", "table": written})
+    assert parse(entry).tables[0].source_table == expected
+
+
+@pytest.mark.parametrize("written", ['s.a"b', 'a."b"c', '""', "s.", ".t"])
+def test_malformed_string_table_names_say_how_to_quote(written: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        parse(table(source={"connection": "fs2_postgres", "table": written}))
+    assert "source.table" in str(caught.value)
+    assert "quote a part that holds a dot or a quote as in SQL" in str(caught.value)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from data_platform.core.postgres import PostgresError, PostgresSettings, as_settings, connect
 from data_platform.replication.catalog import (
+    Column,
     TableShape,
     check_target_fits,
     create_table_sql,
@@ -132,21 +133,10 @@ class DataCopyEngine:
                 cur.execute("SET LOCAL work_mem = %s", (MERGE_WORK_MEM,))
             _lock_target(tgt, _ref(target_table))
             prep = self._prepare(src, tgt, source_table, target_table, primary_keys, watermark)
-            if (
-                strategy == "upsert"
-                and prep.target_shape
-                and not prep.target_shape.is_unique(prep.key)
-            ):
-                raise SchemaMismatchError(
-                    f"upsert needs a unique index on ({', '.join(prep.key)}) in target "
-                    f"{prep.target_ref}; add one or use strategy merge"
-                )
-            created = prep.target_shape is None
-            result = CopyResult(str(prep.target_ref), strategy, created_target=created)
-            if created:
-                with tgt.cursor() as cur:
-                    for statement in create_table_sql(prep.target_ref, prep.shape, prep.key):
-                        cur.execute(statement)
+            _prepare_target(tgt, prep, strategy)
+            result = CopyResult(
+                str(prep.target_ref), strategy, created_target=prep.target_shape is None
+            )
             self._copy_and_merge(src, tgt, prep, where_condition, watermark, strategy, result)
             tgt.commit()
         result.seconds = round(time.monotonic() - started, 3)
@@ -169,9 +159,14 @@ class DataCopyEngine:
         strategy: str = "merge",
         watermark: str | None = None,
     ) -> CopyPlan:
-        """What `copy_with_staging_table` would do, without changing anything."""
+        """What `copy_with_staging_table` would do, without changing anything. The target's
+        side (creating a missing target, a staging table) runs in a transaction that is rolled
+        back, so the plan fails where the run would (a type missing in the target, rights)."""
         with _connections(self.source, self.target) as (src, tgt):
             prep = self._prepare(src, tgt, source_table, target_table, primary_keys, watermark)
+            _prepare_target(tgt, prep, strategy)
+            create_staging(tgt, _staging_columns(prep))
+            tgt.rollback()
             rows, _ = _count_source(src, prep, where_condition, watermark)
         return CopyPlan(
             table=str(prep.target_ref),
@@ -220,8 +215,7 @@ class DataCopyEngine:
     ) -> None:
 
         columns = prep.shape.column_names
-        target_types = {c.name: c for c in (prep.target_shape or prep.shape).columns}
-        staging_columns = [target_types[name] for name in columns]
+        staging_columns = _staging_columns(prep)
         high_water = _count_source(src, prep, where, watermark)[1] if watermark else None
         staging = create_staging(tgt, staging_columns).sql()
         self._report("copying", 0)
@@ -276,6 +270,35 @@ class DataCopyEngine:
     def _report(self, phase: str, done: int) -> None:
         if self.on_progress is not None:
             self.on_progress(phase, done)
+
+
+def _prepare_target(tgt: PgConnection, prep: _Prepared, strategy: str) -> None:
+    """Check that the target can take the strategy and create it when missing (in the
+    target's open transaction)."""
+    import psycopg2
+
+    if strategy == "upsert" and prep.target_shape and not prep.target_shape.is_unique(prep.key):
+        raise SchemaMismatchError(
+            f"upsert needs a unique index on ({', '.join(prep.key)}) in target "
+            f"{prep.target_ref}; add one or use strategy merge"
+        )
+    if prep.target_shape is not None:
+        return
+    try:
+        with tgt.cursor() as cur:
+            for statement in create_table_sql(prep.target_ref, prep.shape, prep.key):
+                cur.execute(statement)
+    except psycopg2.ProgrammingError as exc:  # a missing type, no right to create: not a retry
+        raise SchemaMismatchError(
+            f"cannot create the target {prep.target_ref} like the source: {_first_line(exc)}; "
+            "create the table (or what it needs) in the target database first"
+        ) from None
+
+
+def _staging_columns(prep: _Prepared) -> list[Column]:
+    """The source's columns with the target's types (the source's for a new target)."""
+    target_types = {c.name: c for c in (prep.target_shape or prep.shape).columns}
+    return [target_types[name] for name in prep.shape.column_names]
 
 
 def _ref(table: str | TableRef) -> TableRef:

@@ -253,3 +253,27 @@ def test_duplicate_keys_never_show_their_values(
         assert done.returncode == 1 and "occur more than once" in done.stdout + done.stderr
         assert "example.com" not in done.stdout + done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_dry_run_fails_where_the_run_fails(tmp_path: Path, source_url: str, pg_url: str) -> None:
+    """The source's enum type is missing in the target: the plan reports what the run reports."""
+    execute(
+        source_url,
+        "CREATE SCHEMA raw",
+        "CREATE TYPE mood AS ENUM ('sad', 'happy')",
+        "CREATE TABLE raw.items (id int PRIMARY KEY, feeling mood)",
+        "INSERT INTO raw.items VALUES (1, 'happy')",
+    )
+    env = setup_spec(tmp_path, source_url, pg_url, SPEC.split("    strategy: upsert")[0])
+    outputs = []
+    for flags in (("--dry-run",), ()):
+        done = cli("replicate", "run", *flags, env=env, cwd=tmp_path, check=False)
+        assert done.returncode == 1 and "Traceback" not in done.stderr
+        outputs.append(done.stderr.splitlines()[0])
+    expected = (
+        "FAILED items (target left as it was): cannot create the target raw.items like the "
+        'source: type "mood" does not exist; create the table (or what it needs) in the target '
+        "database first"
+    )
+    assert outputs == [expected, expected]
+    assert fetch(pg_url, "SELECT to_regnamespace('raw')") == [(None,)]

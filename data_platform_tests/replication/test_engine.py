@@ -369,3 +369,12 @@ def test_a_quoted_string_name_reaches_the_real_table(source_url: str, pg_url: st
     result = DataCopyEngine(source_url, pg_url).copy_with_staging_table(name, name)
     assert result.table == 's.We;ird "Tab' and result.inserted == 2
     assert fetch(pg_url, 'SELECT id FROM s."We;ird ""Tab" ORDER BY id') == [(1,), (2,)]
+
+
+def test_plan_refuses_upsert_without_a_unique_target_key(source_url: str, pg_url: str) -> None:
+    make_source(source_url)
+    execute(pg_url, "CREATE SCHEMA raw", "CREATE TABLE raw.items (id int, name text, price int)")
+    engine = DataCopyEngine(source_url, pg_url)
+    assert engine.plan("raw.items", "raw.items", strategy="merge").target_exists
+    with pytest.raises(SchemaMismatchError, match=r"upsert needs a unique index on \(id\)"):
+        engine.plan("raw.items", "raw.items", strategy="upsert")

@@ -105,8 +105,9 @@ def run(spec_path: Path, tables: Sequence[str], dry_run: bool, as_json: bool) ->
 def sweep_command(spec_path: Path, older_than: str, dry_run: bool) -> None:
     """Drop staging tables left behind in the spec's target databases (only this engine's)."""
     from data_platform.core.postgres import PostgresError
+    from data_platform.replication.durations import parse_duration
     from data_platform.replication.errors import ReplicationError
-    from data_platform.replication.runner import parse_duration, sweep
+    from data_platform.replication.runner import sweep
 
     try:
         age = parse_duration(older_than)

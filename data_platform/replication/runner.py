@@ -3,20 +3,16 @@ carry the error text), so one bad table does not stop the others."""
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from data_platform.core.postgres import PostgresError, connection
 from data_platform.replication.engine import CopyPlan, CopyResult, DataCopyEngine, ProgressCallback
 from data_platform.replication.errors import ReplicationError
 from data_platform.replication.spec import ReplicationSpec, TableSpec, connection_settings
 from data_platform.replication.staging import Leftover, drop_leftovers, find_leftovers
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def engine_for(
@@ -77,16 +73,3 @@ def sweep(
                 drop_leftovers(conn, leftovers)
         swept.append(SweptDatabase(table.target_connection, leftovers))
     return swept
-
-
-def parse_duration(text: str) -> timedelta:
-    """`90s`, `30m`, `1h`, `2d`."""
-    match = _DURATION.match(text)
-    if not match:
-        raise ValueError(f"{text!r} is not a duration such as 30m, 1h or 2d")
-    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    # An age must leave a date after year 1 (`now - age`); beyond that timedelta overflows.
-    longest = datetime.now(UTC) - datetime.min.replace(tzinfo=UTC)
-    if seconds > longest.total_seconds():
-        raise ValueError(f"{text!r} is too long (at most {longest.days}d)")
-    return timedelta(seconds=seconds)

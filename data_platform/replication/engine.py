@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from data_platform.core.postgres import PostgresError, PostgresSettings, as_settings, connect
@@ -29,12 +29,18 @@ from data_platform.replication.errors import (
     SchemaMismatchError,
 )
 from data_platform.replication.integrity import check_keys, compare_staged_with_written
-from data_platform.replication.spec import STRATEGIES
+from data_platform.replication.spec import NULL_WATERMARKS, STRATEGIES, Lookback
 from data_platform.replication.staging import create_staging
 from data_platform.replication.strategies import strategy_statements
 from data_platform.replication.streaming import source_query, stream_copy
 from data_platform.replication.tables import TableRef, parse_table_ref
-from data_platform.replication.watermark import load_watermark, store_watermark
+from data_platform.replication.watermark import (
+    load_watermark,
+    null_rows_filter,
+    read_from,
+    store_watermark,
+    watermark_filter,
+)
 
 if TYPE_CHECKING:
     from psycopg2.extensions import connection as PgConnection
@@ -66,6 +72,10 @@ class CopyResult:
     error: str | None = None
     created_target: bool = False
     high_water: str | None = None
+    read_from: str | None = None  # the lowest watermark read: the last mark minus the lookback
+    null_watermark: str | None = None  # include or skip, with a watermark
+    watermark_nulls: int | None = None  # source rows whose watermark is NULL (after `where`)
+    skipped_rows: int = 0  # of those, the rows not copied (null_watermark: skip)
 
 
 @dataclass
@@ -81,6 +91,10 @@ class CopyPlan:
     copy_format: str
     watermark: str | None = None
     since: str | None = None
+    read_from: str | None = None
+    null_watermark: str | None = None
+    watermark_nulls: int | None = None
+    skipped_rows: int = 0
 
 
 @dataclass
@@ -91,8 +105,15 @@ class _Prepared:
     key: tuple[str, ...]
     target_shape: TableShape | None
     binary: bool
-    since: str | None = None
-    filters: dict[str, Any] = field(default_factory=dict)
+    watermark: str | None = None
+    since: str | None = None  # the last run's mark
+    read_from: str | None = None  # since minus the lookback
+    null_watermark: str = "include"
+
+    def watermark_condition(self) -> Any:
+        if not self.watermark:
+            return None
+        return watermark_filter(self.watermark, self.read_from, self.null_watermark)
 
 
 class DataCopyEngine:
@@ -119,25 +140,31 @@ class DataCopyEngine:
         where_condition: str | None = None,
         strategy: str = "merge",
         watermark: str | None = None,
+        lookback: Lookback | None = None,
+        null_watermark: str = "include",
     ) -> CopyResult:
         """Copy, merge with `strategy`, verify, commit. Raises ReplicationError (bad input: not
-        worth retrying) or PostgresError (connection trouble); the target is then unchanged."""
-        if strategy not in STRATEGIES:
-            raise ReplicationError(f"unknown strategy {strategy!r} (use {', '.join(STRATEGIES)})")
-        if watermark and strategy == "replace":
-            raise ReplicationError("watermark cannot be combined with strategy replace")
+        worth retrying) or PostgresError (connection trouble); the target is then unchanged.
+
+        With `watermark`, only rows at or after the last mark minus `lookback` are read, and
+        rows whose watermark is NULL are copied every run (`null_watermark="include"`) or
+        never (`"skip"`, counted in `skipped_rows`)."""
+        _check_options(strategy, watermark, null_watermark)
         started = time.monotonic()
         with _connections(self.source, self.target) as (src, tgt):
             with tgt.cursor() as cur:
                 cur.execute("SET temp_buffers = %s", (STAGING_TEMP_BUFFERS,))
                 cur.execute("SET LOCAL work_mem = %s", (MERGE_WORK_MEM,))
             _lock_target(tgt, _ref(target_table))
-            prep = self._prepare(src, tgt, source_table, target_table, primary_keys, watermark)
+            prep = self._prepare(
+                src, tgt, source_table, target_table, primary_keys, watermark, lookback
+            )
+            prep.null_watermark = null_watermark
             _prepare_target(tgt, prep, strategy)
             result = CopyResult(
                 str(prep.target_ref), strategy, created_target=prep.target_shape is None
             )
-            self._copy_and_merge(src, tgt, prep, where_condition, watermark, strategy, result)
+            self._copy_and_merge(src, tgt, prep, where_condition, strategy, result)
             tgt.commit()
         result.seconds = round(time.monotonic() - started, 3)
         log.info(
@@ -158,16 +185,22 @@ class DataCopyEngine:
         where_condition: str | None = None,
         strategy: str = "merge",
         watermark: str | None = None,
+        lookback: Lookback | None = None,
+        null_watermark: str = "include",
     ) -> CopyPlan:
         """What `copy_with_staging_table` would do, without changing anything. The target's
         side (creating a missing target, a staging table) runs in a transaction that is rolled
         back, so the plan fails where the run would (a type missing in the target, rights)."""
+        _check_options(strategy, watermark, null_watermark)
         with _connections(self.source, self.target) as (src, tgt):
-            prep = self._prepare(src, tgt, source_table, target_table, primary_keys, watermark)
+            prep = self._prepare(
+                src, tgt, source_table, target_table, primary_keys, watermark, lookback
+            )
+            prep.null_watermark = null_watermark
             _prepare_target(tgt, prep, strategy)
             create_staging(tgt, _staging_columns(prep))
             tgt.rollback()
-            rows, _ = _count_source(src, prep, where_condition, watermark)
+            rows, _, nulls = _count_source(src, prep, where_condition)
         return CopyPlan(
             table=str(prep.target_ref),
             strategy=strategy,
@@ -178,6 +211,10 @@ class DataCopyEngine:
             copy_format="binary" if prep.binary else "text",
             watermark=watermark,
             since=prep.since,
+            read_from=prep.read_from,
+            null_watermark=null_watermark if watermark else None,
+            watermark_nulls=nulls,
+            skipped_rows=_skipped(prep, nulls),
         )
 
     def _prepare(
@@ -188,6 +225,7 @@ class DataCopyEngine:
         target_table: str | TableRef,
         primary_keys: list[str] | tuple[str, ...] | None,
         watermark: str | None,
+        lookback: Lookback | None,
     ) -> _Prepared:
         source_ref, target_ref = _ref(source_table), _ref(target_table)
         shape = read_shape(src, source_ref)
@@ -200,8 +238,12 @@ class DataCopyEngine:
         binary = True
         if target_shape is not None:
             binary = check_target_fits(tgt, shape, target_shape, target_ref)
-        since = load_watermark(tgt, target_ref, watermark) if watermark else None
-        return _Prepared(source_ref, target_ref, shape, key, target_shape, binary, since)
+        prep = _Prepared(source_ref, target_ref, shape, key, target_shape, binary, watermark)
+        if watermark:
+            prep.since = load_watermark(tgt, target_ref, watermark)
+            column = next(c for c in shape.columns if c.name == watermark)
+            prep.read_from = read_from(src, column, prep.since, lookback)
+        return prep
 
     def _copy_and_merge(
         self,
@@ -209,17 +251,20 @@ class DataCopyEngine:
         tgt: PgConnection,
         prep: _Prepared,
         where: str | None,
-        watermark: str | None,
         strategy: str,
         result: CopyResult,
     ) -> None:
 
         columns = prep.shape.column_names
         staging_columns = _staging_columns(prep)
-        high_water = _count_source(src, prep, where, watermark)[1] if watermark else None
+        high_water = None
+        if prep.watermark:
+            _, high_water, result.watermark_nulls = _count_source(src, prep, where)
+            result.null_watermark, result.read_from = prep.null_watermark, prep.read_from
+            result.skipped_rows = _skipped(prep, result.watermark_nulls)
         staging = create_staging(tgt, staging_columns).sql()
         self._report("copying", 0)
-        query = source_query(prep.source_ref, columns, where, _low(watermark, prep.since))
+        query = source_query(prep.source_ref, columns, where, prep.watermark_condition())
         result.source_rows, result.staged_rows = stream_copy(
             src,
             query,
@@ -262,10 +307,10 @@ class DataCopyEngine:
                 f"{check.written_checksum} vs {check.staged_checksum}; rolled back",
                 result,
             )
-        if watermark:
+        if prep.watermark:
             result.high_water = high_water or prep.since
             if result.high_water is not None:
-                store_watermark(tgt, prep.target_ref, watermark, result.high_water)
+                store_watermark(tgt, prep.target_ref, prep.watermark, result.high_water)
 
     def _report(self, phase: str, done: int) -> None:
         if self.on_progress is not None:
@@ -310,25 +355,46 @@ def _ref(table: str | TableRef) -> TableRef:
         raise ReplicationError(f"table name {table!r} {exc}") from None
 
 
-def _low(watermark: str | None, since: str | None) -> tuple[str, str] | None:
-    return (watermark, since) if watermark and since is not None else None
+def _check_options(strategy: str, watermark: str | None, null_watermark: str) -> None:
+    if strategy not in STRATEGIES:
+        raise ReplicationError(f"unknown strategy {strategy!r} (use {', '.join(STRATEGIES)})")
+    if watermark and strategy == "replace":
+        raise ReplicationError("watermark cannot be combined with strategy replace")
+    if null_watermark not in NULL_WATERMARKS:
+        raise ReplicationError(
+            f"unknown null_watermark {null_watermark!r} (use {', '.join(NULL_WATERMARKS)})"
+        )
+
+
+def _skipped(prep: _Prepared, nulls: int | None) -> int:
+    return nulls or 0 if prep.null_watermark == "skip" else 0
 
 
 def _count_source(
-    src: PgConnection, prep: _Prepared, where: str | None, watermark: str | None
-) -> tuple[int, str | None]:
-    """Rows to copy and their highest watermark (as text), in the source's snapshot."""
+    src: PgConnection, prep: _Prepared, where: str | None
+) -> tuple[int, str | None, int | None]:
+    """Rows to copy, their highest watermark (as text) and the rows whose watermark is NULL,
+    in the source's snapshot."""
     from psycopg2 import sql
 
-    low = _low(watermark, prep.since)
-    query = source_query(prep.source_ref, prep.shape.column_names, where, low)
+    query = source_query(
+        prep.source_ref, prep.shape.column_names, where, prep.watermark_condition()
+    )
     high = (
-        sql.SQL("max({})::text").format(sql.Identifier(watermark)) if watermark else sql.SQL("NULL")
+        sql.SQL("max({})::text").format(sql.Identifier(prep.watermark))
+        if prep.watermark
+        else sql.SQL("NULL")
     )
     with src.cursor() as cur:
         cur.execute(sql.SQL("SELECT count(*), {} FROM ({}) AS q").format(high, query))
         rows, high_water = cur.fetchone()
-    return rows, high_water
+        if not prep.watermark:
+            return rows, high_water, None
+        nulls = source_query(
+            prep.source_ref, [prep.watermark], where, null_rows_filter(prep.watermark)
+        )
+        cur.execute(sql.SQL("SELECT count(*) FROM ({}) AS q").format(nulls))
+        return rows, high_water, cur.fetchone()[0]
 
 
 def _count(conn: PgConnection, table: Any) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -28,6 +29,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 
 from data_platform.core.postgres import PostgresError, PostgresSettings, mask_url
+from data_platform.replication.durations import parse_duration
 from data_platform.replication.errors import SpecError
 from data_platform.replication.tables import TableRef, parse_table_ref
 
@@ -35,6 +37,11 @@ SPEC_ENV_VAR = "DATA_PLATFORM_REPLICATION_SPEC"
 DEFAULT_SPEC_PATH = Path("replication.yaml")
 Strategy = Literal["merge", "upsert", "delete_insert", "replace"]
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
+NullWatermark = Literal["include", "skip"]
+NULL_WATERMARKS: tuple[str, ...] = get_args(NullWatermark)
+# How far before the last mark a run reads again: a duration for a date/time watermark, a
+# number for a numeric one.
+Lookback = timedelta | int | float
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -61,6 +68,8 @@ class TableSpec:
     strategy: str = "merge"
     where: str | None = None  # trusted SQL from the spec file, never from elsewhere
     watermark: str | None = None
+    lookback: Lookback | None = None
+    null_watermark: str = "include"
     upstream: str | None = None  # a Dagster asset key path as written, e.g. silver/orders
 
     def copy_arguments(self) -> dict[str, Any]:
@@ -72,6 +81,8 @@ class TableSpec:
             "where_condition": self.where,
             "strategy": self.strategy,
             "watermark": self.watermark,
+            "lookback": self.lookback,
+            "null_watermark": self.null_watermark,
         }
 
 
@@ -98,6 +109,16 @@ class ReplicationSpec:
 
 def _table_ref(value: Any) -> TableRef:
     return parse_table_ref(value)  # its ValueError becomes the field's error
+
+
+def _lookback(value: Any) -> Lookback:
+    if isinstance(value, str):
+        return parse_duration(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError(f"{value} is negative; use 0 or more")
+        return value
+    raise ValueError(f"{value!r} is neither a duration such as 10m nor a number")
 
 
 Text = Annotated[str, StringConstraints(pattern=r"\S")]
@@ -141,6 +162,15 @@ class TableEntry(BaseModel):
         None,
         description="a non-empty column name",
     )
+    lookback: Annotated[Lookback, PlainValidator(_lookback)] | None = Field(
+        None,
+        description="a duration such as 10m (date/time watermark) or a number of 0 or more "
+        "(numeric watermark)",
+    )
+    null_watermark: NullWatermark = Field(
+        "include",
+        description="include or skip",
+    )
     upstream: Annotated[str, StringConstraints(pattern=r"^[^/\s]+(/[^/\s]+)*$")] | None = Field(
         None, description="an asset key path such as silver/orders"
     )
@@ -152,6 +182,9 @@ class TableEntry(BaseModel):
                 "watermark cannot be used with strategy replace "
                 "(an incremental run would drop every older row)"
             )
+        for option in ("lookback", "null_watermark"):
+            if option in self.model_fields_set and not self.watermark:
+                raise ValueError(f"{option} needs a `watermark` column")
         return self
 
 
@@ -246,6 +279,8 @@ def _table_spec(label: str, entry: TableEntry, connections: dict[str, Connection
         strategy=entry.strategy,
         where=entry.where,
         watermark=entry.watermark,
+        lookback=entry.lookback,
+        null_watermark=entry.null_watermark,
         upstream=entry.upstream,
     )
 

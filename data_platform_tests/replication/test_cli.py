@@ -277,3 +277,31 @@ def test_dry_run_fails_where_the_run_fails(tmp_path: Path, source_url: str, pg_u
     )
     assert outputs == [expected, expected]
     assert fetch(pg_url, "SELECT to_regnamespace('raw')") == [(None,)]
+
+
+def test_rows_skipped_for_a_null_watermark_are_counted(
+    tmp_path: Path, source_url: str, pg_url: str
+) -> None:
+    execute(
+        source_url,
+        "CREATE TABLE orders (id int PRIMARY KEY, updated_at timestamptz)",
+        "INSERT INTO orders VALUES (1, NULL), (2, NULL), (3, '2024-01-01')",
+    )
+    spec = SPEC.split("tables:")[0] + (
+        "tables:\n  - source: {connection: src, table: orders}\n"
+        "    target: {connection: dst, table: orders}\n"
+        "    watermark: updated_at\n    lookback: 1h\n    null_watermark: skip\n"
+    )
+    env = setup_spec(tmp_path, source_url, pg_url, spec)
+    dry = cli("replicate", "run", "--dry-run", env=env, cwd=tmp_path)
+    assert "orders: would merge 1 source rows (2 with a NULL watermark skipped)" in dry.stdout
+    assert "2 row(s) with a NULL watermark would be skipped; nothing was changed" in dry.stdout
+    done = cli("replicate", "run", "--json", env=env, cwd=tmp_path)
+    numbers = json.loads(done.stdout)
+    assert (numbers["staged_rows"], numbers["watermark_nulls"]) == (1, 2)
+    assert (numbers["skipped_rows"], numbers["null_watermark"]) == (2, "skip")
+    assert "1 of 1 table(s) copied, 0 failed" in done.stderr
+    assert "2 row(s) with a NULL watermark skipped" in done.stderr
+    again = cli("replicate", "run", env=env, cwd=tmp_path)
+    assert "1 staged of 1 source rows (2 with a NULL watermark skipped)" in again.stdout
+    assert fetch(pg_url, "SELECT id FROM orders") == [(3,)]

@@ -52,6 +52,7 @@ def test_one_asset_per_table_with_metadata_and_checks(source_url: str, pg_url: s
     assert result.success
     metadata = result.get_asset_materialization_events()[0].materialization.metadata
     assert metadata["staged_rows"].value == 100 and metadata["inserted"].value == 100
+    assert metadata["skipped_rows"].value == 0  # rows a NULL watermark kept out
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks == {replication.CHECK_COUNTS: True, replication.CHECK_CHECKSUM: True}
     assert fetch(pg_url, "SELECT count(*) FROM mirror.items") == [(100,)]

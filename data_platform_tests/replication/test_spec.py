@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import get_args, get_origin
 
@@ -90,6 +91,16 @@ def test_a_full_entry_parses_with_defaults() -> None:
             "tables[0] (sym_coverage): upstream must be an asset key path such as silver/orders",
         ),
         (
+            table(watermark="updated_at", lookback=-5),
+            "tables[0] (sym_coverage): lookback: -5 is negative; use 0 or more",
+        ),
+        (table(watermark="updated_at", lookback="soon"), "lookback: 'soon' is not a duration"),
+        (table(lookback="10m"), "tables[0] (sym_coverage): lookback needs a `watermark` column"),
+        (
+            table(watermark="updated_at", null_watermark="maybe"),
+            "null_watermark 'maybe' is unknown (use 'include' or 'skip')",
+        ),
+        (
             table(where="   "),
             "where must be a non-empty SQL condition on the source (got '   ': string should",
         ),
@@ -103,6 +114,18 @@ def test_mistakes_name_the_entry_and_field(entry: dict, message: str) -> None:
     with pytest.raises(SpecError) as caught:
         parse(entry)
     assert message in str(caught.value)
+
+
+def test_lookback_and_null_watermark_parse_with_defaults() -> None:
+    timed, numeric, plain = parse(
+        table(watermark="updated_at", lookback="10m", null_watermark="skip"),
+        table(name="b", watermark="seq", lookback=500),
+        table(name="c", watermark="seq"),
+    ).tables
+    assert (timed.lookback, timed.null_watermark) == (timedelta(minutes=10), "skip")
+    assert (numeric.lookback, numeric.null_watermark) == (500, "include")
+    assert (plain.lookback, plain.null_watermark) == (None, "include")
+    assert timed.copy_arguments()["lookback"] == timedelta(minutes=10)
 
 
 def test_upstream_is_kept_as_written() -> None:

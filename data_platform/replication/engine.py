@@ -44,6 +44,7 @@ from data_platform.replication.watermark import (
 
 if TYPE_CHECKING:
     from psycopg2.extensions import connection as PgConnection
+    from psycopg2.sql import Composable
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ class _Prepared:
     read_from: str | None = None  # since minus the lookback
     null_watermark: str = "include"
 
-    def watermark_condition(self) -> Any:
+    def watermark_condition(self) -> Composable | None:
         if not self.watermark:
             return None
         return watermark_filter(self.watermark, self.read_from, self.null_watermark)
@@ -156,10 +157,8 @@ class DataCopyEngine:
                 cur.execute("SET temp_buffers = %s", (STAGING_TEMP_BUFFERS,))
                 cur.execute("SET LOCAL work_mem = %s", (MERGE_WORK_MEM,))
             _lock_target(tgt, _ref(target_table))
-            prep = self._prepare(
-                src, tgt, source_table, target_table, primary_keys, watermark, lookback
-            )
-            prep.null_watermark = null_watermark
+            prep = self._prepare(src, tgt, source_table, target_table, primary_keys)
+            _prepare_watermark(src, tgt, prep, watermark, lookback, null_watermark)
             _prepare_target(tgt, prep, strategy)
             result = CopyResult(
                 str(prep.target_ref), strategy, created_target=prep.target_shape is None
@@ -193,10 +192,8 @@ class DataCopyEngine:
         back, so the plan fails where the run would (a type missing in the target, rights)."""
         _check_options(strategy, watermark, null_watermark)
         with _connections(self.source, self.target) as (src, tgt):
-            prep = self._prepare(
-                src, tgt, source_table, target_table, primary_keys, watermark, lookback
-            )
-            prep.null_watermark = null_watermark
+            prep = self._prepare(src, tgt, source_table, target_table, primary_keys)
+            _prepare_watermark(src, tgt, prep, watermark, lookback, null_watermark)
             _prepare_target(tgt, prep, strategy)
             create_staging(tgt, _staging_columns(prep))
             tgt.rollback()
@@ -224,26 +221,17 @@ class DataCopyEngine:
         source_table: str | TableRef,
         target_table: str | TableRef,
         primary_keys: list[str] | tuple[str, ...] | None,
-        watermark: str | None,
-        lookback: Lookback | None,
     ) -> _Prepared:
         source_ref, target_ref = _ref(source_table), _ref(target_table)
         shape = read_shape(src, source_ref)
         if shape is None:
             raise SchemaMismatchError(f"source table {source_ref} does not exist")
         key = resolve_key(shape, tuple(primary_keys) if primary_keys else None, source_ref)
-        if watermark and watermark not in shape.column_names:
-            raise SchemaMismatchError(f"watermark column {watermark!r} is not in {source_ref}")
         target_shape = read_shape(tgt, target_ref)
         binary = True
         if target_shape is not None:
             binary = check_target_fits(tgt, shape, target_shape, target_ref)
-        prep = _Prepared(source_ref, target_ref, shape, key, target_shape, binary, watermark)
-        if watermark:
-            prep.since = load_watermark(tgt, target_ref, watermark)
-            column = next(c for c in shape.columns if c.name == watermark)
-            prep.read_from = read_from(src, column, prep.since, lookback)
-        return prep
+        return _Prepared(source_ref, target_ref, shape, key, target_shape, binary)
 
     def _copy_and_merge(
         self,
@@ -315,6 +303,25 @@ class DataCopyEngine:
     def _report(self, phase: str, done: int) -> None:
         if self.on_progress is not None:
             self.on_progress(phase, done)
+
+
+def _prepare_watermark(
+    src: PgConnection,
+    tgt: PgConnection,
+    prep: _Prepared,
+    watermark: str | None,
+    lookback: Lookback | None,
+    null_watermark: str,
+) -> None:
+    """The last mark and where this run reads from (nothing without a watermark)."""
+    if not watermark:
+        return
+    column = next((c for c in prep.shape.columns if c.name == watermark), None)
+    if column is None:
+        raise SchemaMismatchError(f"watermark column {watermark!r} is not in {prep.source_ref}")
+    prep.watermark, prep.null_watermark = watermark, null_watermark
+    prep.since = load_watermark(tgt, prep.target_ref, watermark)
+    prep.read_from = read_from(src, column, prep.since, lookback)
 
 
 def _prepare_target(tgt: PgConnection, prep: _Prepared, strategy: str) -> None:

@@ -92,8 +92,10 @@ def read_from(
                 f"{column.type}: drop lookback"
             )
         if category != ("D" if duration else "N"):
+            given = "a duration" if duration else f"a number ({lookback})"
             raise SchemaMismatchError(
-                f"lookback {lookback} does not fit watermark {column.name} ({column.type}): "
+                f"lookback is {given}, which does not fit watermark {column.name} "
+                f"({column.type}): "
                 + ("write a duration such as 10m" if category == "D" else "write a number")
             )
         if since is None or not lookback:

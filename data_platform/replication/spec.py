@@ -121,7 +121,8 @@ def _lookback(value: Any) -> Lookback:
     raise ValueError(f"{value!r} is neither a duration such as 10m nor a number")
 
 
-Text = Annotated[str, StringConstraints(pattern=r"\S")]
+BLANK_PATTERN = r"\S"  # a text with something in it
+Text = Annotated[str, StringConstraints(pattern=BLANK_PATTERN)]
 _FILE = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
@@ -292,20 +293,17 @@ def _label(data: dict[str, Any], index: int) -> str:
     """`tables[2] (orders)`: the entry's position and, when it has one, its name."""
     entry = data["tables"][index]
     named = entry.get("name") if isinstance(entry, dict) else None
-    return f"tables[{index}]" + (f" ({named})" if isinstance(named, str) else "")
+    return f"tables[{index}]" + (f" ({named})" if isinstance(named, str) and named else "")
 
 
 def _message(error: Mapping[str, Any], data: dict[str, Any]) -> str:
     """One pydantic error as `<entry>: <key> <what is wrong and what is allowed>`."""
     loc: tuple[str | int, ...] = tuple(error["loc"])
-    if loc[0] == "tables" and len(loc) > 1:
-        where, inner = _label(data, int(loc[1])), loc[2:]
-    elif loc[0] == "connections" and len(loc) > 1:
-        where, inner = f"connection {loc[1]!r}", loc[2:]
-    else:
-        where, inner = "the spec", loc
-    keys = [str(part) for part in inner if isinstance(part, str)]
     kind = error["type"]
+    if kind == "invalid_key" or "[key]" in loc:  # YAML allows numbers and lists as keys
+        cut = loc.index("[key]") - 1 if "[key]" in loc else len(loc) - 1
+        return f"{_place(loc[:cut], data)}: key {loc[cut]!r} is not a name; write keys as text"
+    where, keys = _entry(loc, data)
     if kind in ("missing", "extra_forbidden"):
         parent = ".".join(keys[:-1])
         prefix = f"{where}: {parent}: " if parent else f"{where}: "
@@ -319,14 +317,34 @@ def _message(error: Mapping[str, Any], data: dict[str, Any]) -> str:
         return f"{where}: {path}: {reason}" if path else f"{where}: {reason}"
     if kind == "literal_error":
         return f"{where}: {path} {error['input']!r} is unknown (use {error['ctx']['expected']})"
-    shown = "" if loc[0] == "connections" else f"{error['input']!r}: "  # URLs hold passwords
-    reason = reason[:1].lower() + reason[1:]
+    if kind == "string_pattern_mismatch" and error["ctx"]["pattern"] == BLANK_PATTERN:
+        reason = "it is blank"
+    given = error["input"]  # a connection's value is never shown: URLs hold passwords
+    shown = f"a {type(given).__name__}: " if loc[0] == "connections" else f"{given!r}: "
+    reason = reason[:1].lower() + reason[1:].split(" or instance of ")[0]
     if not path and where != "the spec":  # the entry itself is not a mapping
         keys_allowed = ", ".join(_model_at(loc).model_fields)
         return f"{where} must be a mapping with the keys {keys_allowed} (got {shown}{reason})"
     target = _field_at(loc)
     allowed = target.description if target is not None else "something else"
     return f"{where}: {path} must be {allowed} (got {shown}{reason})"
+
+
+def _place(loc: Sequence[str | int], data: dict[str, Any]) -> str:
+    """`tables[2] (orders): source`: the entry, then the keys within it."""
+    where, keys = _entry(loc, data)
+    return f"{where}: {'.'.join(keys)}" if keys else where
+
+
+def _entry(loc: Sequence[str | int], data: dict[str, Any]) -> tuple[str, list[str]]:
+    """`tables[2] (orders)`, `connection 'src'` or `the spec`, and the keys within it."""
+    if len(loc) >= 2 and loc[0] == "tables":
+        where, inner = _label(data, int(loc[1])), loc[2:]
+    elif len(loc) >= 2 and loc[0] == "connections":
+        where, inner = f"connection {loc[1]!r}", loc[2:]
+    else:
+        where, inner = "the spec", loc
+    return where, [part for part in inner if isinstance(part, str)]
 
 
 def _field_at(loc: Sequence[str | int]) -> FieldInfo | None:

@@ -102,7 +102,7 @@ def test_a_full_entry_parses_with_defaults() -> None:
         ),
         (
             table(where="   "),
-            "where must be a non-empty SQL condition on the source (got '   ': string should",
+            "where must be a non-empty SQL condition on the source (got '   ': it is blank)",
         ),
         (
             table(strategy="replace", watermark="updated_at"),
@@ -138,10 +138,13 @@ def test_wrong_entries_and_connections_never_echo_a_url() -> None:
         parse_spec({"connections": {"c": "postgresql://u:pw-secret@h/d"}, "tables": [table()]})
     assert str(caught.value) == (
         "connection 'c' must be a mapping with the keys url "
-        "(got input should be a valid dictionary or instance of ConnectionEntry)"
+        "(got a str: input should be a valid dictionary)"
     )
     with pytest.raises(SpecError, match=r"tables\[1\] must be a mapping with the keys name, "):
         parse(table(), "orders")
+    with pytest.raises(SpecError) as caught:
+        parse_spec({"connections": {7: {"url": "x"}}, "tables": [table()]})
+    assert str(caught.value) == "the spec: connections: key 7 is not a name; write keys as text"
 
 
 def test_the_file_is_named_in_every_mistake(tmp_path: Path) -> None:

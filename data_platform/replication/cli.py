@@ -54,7 +54,17 @@ def _load(spec_path: Path) -> ReplicationSpec:
 @click.option("--dry-run", is_flag=True, help="Show what each table would do; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per table on stdout.")
 def run(spec_path: Path, tables: Sequence[str], dry_run: bool, as_json: bool) -> None:
-    """Copy the tables of the spec, in order. Exits 1 when any table failed."""
+    """Copy the tables of the spec, in order. Exits 1 when any table failed.
+
+    The spec's keys are listed in docs/replication.md. Rows whose watermark is NULL and
+    were skipped (`null_watermark: skip`) are counted in each table's line, the summary
+    and `skipped_rows` of --json.
+
+    \b
+    Example:
+      export SOURCE_PG_URL=postgresql://app@src:5432/shop TARGET_PG_URL=postgresql://dw/dw
+      data-platform replicate run --spec replication.yaml --table orders --dry-run
+    """
     from data_platform.core.postgres import PostgresError
     from data_platform.replication.engine import CopyResult
     from data_platform.replication.errors import ReplicationError, SpecError
@@ -109,7 +119,12 @@ def run(spec_path: Path, tables: Sequence[str], dry_run: bool, as_json: bool) ->
 )
 @click.option("--dry-run", is_flag=True, help="List the tables that would be dropped.")
 def sweep_command(spec_path: Path, older_than: str, dry_run: bool) -> None:
-    """Drop staging tables left behind in the spec's target databases (only this engine's)."""
+    """Drop staging tables left behind in the spec's target databases (only this engine's).
+
+    \b
+    Example:
+      data-platform replicate sweep --older-than 2d --dry-run
+    """
     from data_platform.core.postgres import PostgresError
     from data_platform.replication.durations import parse_duration
     from data_platform.replication.errors import ReplicationError

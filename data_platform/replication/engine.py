@@ -198,6 +198,8 @@ class DataCopyEngine:
             create_staging(tgt, _staging_columns(prep))
             tgt.rollback()
             rows, _, nulls = _count_source(src, prep, where_condition)
+            if prep.key != prep.shape.primary_key:  # the run checks staging; these are its rows
+                _check_source_keys(src, prep, where_condition)
         return CopyPlan(
             table=str(prep.target_ref),
             strategy=strategy,
@@ -402,6 +404,13 @@ def _count_source(
         )
         cur.execute(sql.SQL("SELECT count(*) FROM ({}) AS q").format(nulls))
         return rows, high_water, cur.fetchone()[0]
+
+
+def _check_source_keys(src: PgConnection, prep: _Prepared, where: str | None) -> None:
+    from psycopg2 import sql
+
+    query = source_query(prep.source_ref, prep.key, where, prep.watermark_condition())
+    check_keys(src, sql.SQL("({}) AS staged").format(query), prep.key, f"source {prep.source_ref}")
 
 
 def _count(conn: PgConnection, table: Any) -> int:

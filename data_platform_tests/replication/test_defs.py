@@ -52,6 +52,7 @@ def test_one_asset_per_table_with_metadata_and_checks(source_url: str, pg_url: s
     assert result.success
     metadata = result.get_asset_materialization_events()[0].materialization.metadata
     assert metadata["staged_rows"].value == 100 and metadata["inserted"].value == 100
+    assert metadata["skipped_rows"].value == 0  # rows a NULL watermark kept out
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks == {replication.CHECK_COUNTS: True, replication.CHECK_CHECKSUM: True}
     assert fetch(pg_url, "SELECT count(*) FROM mirror.items") == [(100,)]
@@ -64,7 +65,7 @@ def test_bad_input_fails_without_retries_and_checksum_failure_is_a_failed_check(
         source_url,
         "CREATE SCHEMA raw",
         "CREATE TABLE raw.items (id int, name text)",
-        "INSERT INTO raw.items VALUES (1, 'a'), (1, 'b')",
+        "INSERT INTO raw.items VALUES (48151623, 'a'), (48151623, 'b')",
     )
     quick = dg.RetryPolicy(max_retries=1, delay=0)
     result = materialize(
@@ -73,6 +74,7 @@ def test_bad_input_fails_without_retries_and_checksum_failure_is_a_failed_check(
     assert not result.success
     failure = result.get_step_failure_events()[0]
     assert "occur more than once" in failure.step_failure_data.error.message
+    assert "48151623" not in repr(result.all_events)  # a key's value never reaches the log
     assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
 
     execute(source_url, "DELETE FROM raw.items WHERE name = 'b'")

@@ -18,7 +18,7 @@ from data_platform_tests.s3sync.conftest import (
     s3_client_for,
     write_tree,
 )
-from data_platform_tests.s3sync.faulty_proxy import Faults, FaultyProxy
+from data_platform_tests.faulty_proxy import Faults, FaultyProxy
 
 FILES = {"big.bin": os.urandom(11 * MIB + 7), "small.txt": os.urandom(300_000)}
 

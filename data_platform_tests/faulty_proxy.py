@@ -1,8 +1,9 @@
-"""A real HTTP proxy in front of the moto server that misbehaves on purpose.
+"""A real HTTP proxy in front of the test S3 server that misbehaves on purpose.
 
-It forwards every request unchanged (moto does not check the signature's host) and can cut a GET
-body after half of it, flip a byte of GET bodies, or hold GET bodies (after half) and UploadPart
-requests until the test lets them go, so the client meets real broken connections, not mocks.
+It forwards every request unchanged (the test server does not check the signature's host) and can
+cut a GET body after half of it, flip a byte of GET bodies, hold GET bodies (after half) and
+UploadPart requests until the test lets them go, or forward a chosen request and drop its reply
+(the server acted, the client never hears), so the client meets real broken connections, not mocks.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 import http.client
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse
 
@@ -23,8 +26,12 @@ class Faults:
     corrupt_bodies: bool = False  # flip the first byte of every GET body
     hold_bodies: threading.Event | None = None  # GET bodies stop after half until this is set
     hold_upload_parts: threading.Event | None = None  # UploadPart waits until this is set
+    # Called with (method, path, request headers) after the server answered; True: close the
+    # connection instead of replying, so the server has acted but the client never learns it.
+    drop_reply: Callable[[str, str, Message], bool] | None = None
     parts_held: int = 0
     bodies_cut: int = 0
+    replies_dropped: int = 0
 
 
 class FaultyProxy:
@@ -76,6 +83,13 @@ class FaultyProxy:
                 response = upstream.getresponse()
                 data = response.read()
                 upstream.close()
+                drop = proxy.faults.drop_reply
+                if drop and drop(self.command, self.path, self.headers):
+                    with proxy._lock:
+                        proxy.faults.replies_dropped += 1
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    self.close_connection = True
+                    return
                 is_object = self.command == "GET" and "list-type=" not in self.path
                 is_body = is_object and response.status in (200, 206) and data
                 self.send_response(response.status)

@@ -73,9 +73,12 @@ def moment(_ctx: click.Context, param: click.Parameter, value: str | None) -> da
 def duration(_ctx: click.Context, _param: click.Parameter, value: str) -> timedelta:
     units = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
     try:
-        return timedelta(**{units[value[-1]]: float(value[:-1])})
-    except (KeyError, ValueError, IndexError):
+        span = timedelta(**{units[value[-1]]: float(value[:-1])})
+    except (KeyError, ValueError, IndexError, OverflowError):
         raise click.BadParameter(f"{value!r}: use a number with d, h, m or s (e.g. 7d)") from None
+    if span < timedelta(0):
+        raise click.BadParameter(f"{value!r} is negative: use 0s or more (e.g. 7d)")
+    return span
 
 
 def emit(as_json: bool, payload: dict[str, Any], summary: str) -> None:
@@ -143,8 +146,21 @@ def changes_command(store, provider, environment, as_json, start, end, output) -
 @click.option("--raw", "raw_url", required=True, help="Store holding rawdata/<provider>/…")
 @click.option("--start", required=True, callback=moment, help="First slot (inclusive).")
 @click.option("--end", required=True, callback=moment, help="Last slot (exclusive).")
-def ingest_command(store, provider, environment, as_json, raw_store, start, end) -> None:
-    """Diff consecutive raw snapshots and write the hot files not yet written."""
+@click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Ingest a raw snapshot with no rows (every key Ceased) instead of refusing it.",
+)
+def ingest_command(
+    store, provider, environment, as_json, raw_store, start, end, allow_empty
+) -> None:
+    """Diff consecutive raw snapshots and write the hot files not yet written.
+
+    \b
+    Example:
+      data-platform tiers ingest --store s3://lake/tiers --raw s3://raw \\
+        --start 2026-01-23T00:00Z --end 2026-01-24T00:00Z
+    """
     from data_platform.core.terminal import StatusLine
     from data_platform.tiers.ingest import ingest_raw
 
@@ -157,6 +173,7 @@ def ingest_command(store, provider, environment, as_json, raw_store, start, end)
         store=store,
         environment=environment,
         on_slot=lambda r: status.update(lambda: f"{r.slots} slots, {r.written} written"),
+        allow_empty=allow_empty,
     )
     status.clear()
     emit(

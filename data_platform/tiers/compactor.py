@@ -36,9 +36,10 @@ from data_platform.tiers.config import (
     month_of,
     month_warm_prefix,
     require_aware,
+    require_month,
     slot_of_hot_key,
 )
-from data_platform.tiers.frames import from_parquet, to_parquet
+from data_platform.tiers.frames import check_parquet_schema, from_parquet, to_parquet
 from data_platform.tiers.manifest import (
     FANOUT,
     CommitLost,
@@ -118,6 +119,7 @@ def compact_month(
 ) -> CompactionResult:
     """Compact every hot file of `month` not yet in its manifest, in slot order, in one commit."""
     config = get_config(provider)
+    month = require_month(month)
     prefix = month_hot_prefix(config, month, environment)
     infos = [info for info in store.list(prefix) if info.key.endswith(".parquet")]
     return _compact(config, month, infos, store, environment, timeout_seconds)
@@ -135,12 +137,17 @@ def _compact(
     prefix = month_warm_prefix(config, month, environment)
     result = CompactionResult(config.name, month)
     infos = sorted(infos, key=lambda info: info.key)
+    checked: set[str] = set()
     while True:
         result.attempts += 1
         base = read_manifest(store, prefix, config.name, month)
         todo = [i for i in infos if not base.is_processed(slot_of_hot_key(i.key))]
         if not todo:
             return _finish(result, base, started)
+        for info in todo:  # a file that is not a change file never enters the manifest
+            if info.key not in checked:
+                check_parquet_schema(_get(store, info.key), info.key, config.schema_dtypes)
+                checked.add(info.key)
         attempt = uuid.uuid4().hex[:8]
         plan = _Plan(base)
         try:
@@ -242,15 +249,7 @@ def _merge(
     sequence: int,
     attempt: str,
 ) -> FileEntry:
-    frames = []
-    for entry in inputs:
-        try:
-            frames.append(from_parquet(store.get(entry.key), config))
-        except ObjectNotFound:
-            raise ObjectStoreError(
-                f"{entry.key} is in the manifest but missing from the store; restore it or roll "
-                "the manifest back to a version that does not reference it"
-            ) from None
+    frames = [from_parquet(_get(store, entry.key), config, entry.key) for entry in inputs]
     merged = pl.concat(frames).sort([TIME, *config.pk_columns])
     level, first, last = inputs[0].level + 1, inputs[0].first, inputs[-1].last
     key = f"{prefix}L{level}_{sequence:04d}_{first:05d}-{last:05d}_{attempt}.parquet"
@@ -269,3 +268,13 @@ def _merge(
         times.max().isoformat(),
         merged.height,
     )
+
+
+def _get(store: ObjectStore, key: str) -> bytes:
+    try:
+        return store.get(key)
+    except ObjectNotFound:
+        raise ObjectStoreError(
+            f"{key} is listed for compaction but missing from the store; restore it or roll "
+            "the manifest back to a version that does not reference it"
+        ) from None

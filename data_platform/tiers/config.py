@@ -17,6 +17,12 @@ TIME = "Time"
 TIME_DTYPE = pl.Datetime("us", "UTC")
 SLOT = timedelta(minutes=10)
 ENVIRONMENTS = ("production", "test")
+# A read of month M opens M-1's manifest and a compaction may rebuild M+1's checkpoint, so a
+# month the caller names needs both neighbours inside datetime's years 1..9999.
+FIRST_MONTH, LAST_MONTH = "0001-02", "9999-11"
+
+
+_SUPPORTED = f"the supported months {FIRST_MONTH} to {LAST_MONTH}"
 
 
 class TiersError(ValueError):
@@ -119,7 +125,13 @@ def require_aware(moment: datetime, name: str = "timestamp") -> datetime:
             f"{name} {moment.isoformat()} is timezone-naive: pass an aware datetime, "
             "e.g. datetime(..., tzinfo=timezone.utc)"
         )
-    return moment.astimezone(UTC)
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not FIRST_MONTH <= month_of(utc) <= LAST_MONTH:
+        raise TiersError(f"{name} {moment.isoformat()} is outside {_SUPPORTED}")
+    return utc
 
 
 def slot_start(moment: datetime) -> datetime:
@@ -136,18 +148,30 @@ def parse_month(month: str) -> datetime:
     """'2026-01' -> 2026-01-01T00:00Z; anything else is a clear error."""
     try:
         start = datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC)
-    except ValueError:
+    except (TypeError, ValueError):
         raise TiersError(f"month {month!r} is not YYYY-MM (e.g. 2026-01)") from None
     return start
 
 
+def require_month(month: str) -> str:
+    """A month the caller named, checked: YYYY-MM with both neighbours representable."""
+    start = parse_month(month)
+    if not FIRST_MONTH <= month_of(start) <= LAST_MONTH:
+        raise TiersError(f"month {month!r} is outside {_SUPPORTED}")
+    return month_of(start)
+
+
 def next_month(month: str) -> str:
     start = parse_month(month)
+    if month_of(start) == "9999-12":
+        raise TiersError(f"month {month} has no next month; {_SUPPORTED}")
     return f"{start.year + start.month // 12:04d}-{start.month % 12 + 1:02d}"
 
 
 def previous_month(month: str) -> str:
     start = parse_month(month)
+    if month_of(start) == "0001-01":
+        raise TiersError(f"month {month} has no previous month; {_SUPPORTED}")
     year, index = divmod(start.year * 12 + start.month - 2, 12)
     return f"{year:04d}-{index + 1:02d}"
 

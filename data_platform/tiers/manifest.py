@@ -114,6 +114,8 @@ class Manifest:
     def from_json(cls, data: bytes, key: str, etag: str | None = None) -> Manifest:
         try:
             body = json.loads(data)
+            if not isinstance(body, dict):
+                raise ValueError(f"a JSON {type(body).__name__}, not an object")
             if body.get("format") != FORMAT:
                 raise ValueError(f"format {body.get('format')!r}, expected {FORMAT}")
             body.pop("processed_count", None)

@@ -32,7 +32,13 @@ from data_platform.tiers.config import (
     require_aware,
     slot_of_hot_key,
 )
-from data_platform.tiers.frames import empty_frame, latest_per_key
+from data_platform.tiers.frames import (
+    check_parquet_schema,
+    empty_frame,
+    latest_per_key,
+    parquet_errors,
+    read_parquet_checked,
+)
 from data_platform.tiers.manifest import CHECKPOINT_NAME, Manifest, read_manifest
 
 log = logging.getLogger(__name__)
@@ -144,24 +150,35 @@ def month_sources(
 def month_start_state(
     store: ObjectStore, config: ProviderConfig, month: str, environment: str, stats: ReadStats
 ) -> pl.DataFrame:
-    """Live rows (pk, values, Time) at the first instant of `month`: the month's checkpoint if it
-    was built from the previous month's current manifest, else rebuilt from earlier months."""
-    previous = previous_month(month)
-    checkpoint_key = month_warm_prefix(config, month, environment) + CHECKPOINT_NAME
-    try:
-        data, metadata = stats.fetch(store, checkpoint_key)
-    except ObjectNotFound:
-        data, metadata = None, {}
-    earlier = stats.manifest(store, config, previous, environment)
-    if data is not None and metadata.get(CHECKPOINT_SEQUENCE) == str(earlier.sequence):
-        frame = pl.read_parquet(io.BytesIO(data))
-        return frame.select([pl.col(c).cast(t) for c, t in _state_schema(config).items()])
-    if data is not None:
-        log.warning("checkpoint %s is stale; rebuilding the state in memory", checkpoint_key)
-    first = earliest_month(store, config, environment)
-    if first is None or month <= first:
-        return empty_frame(config).drop(CEASED)
-    return month_end_state(store, config, previous, environment, stats, earlier)
+    """Live rows (pk, values, Time) at the first instant of `month`: the latest checkpoint at or
+    before it that was built from its previous month's current manifest, plus every month's
+    changes since (walking back month by month, not recursing: years may lie in between)."""
+    replay: list[tuple[str, Manifest]] = []  # months whose changes still apply, newest first
+    first: str | None = None
+    while True:
+        previous = previous_month(month)
+        checkpoint_key = month_warm_prefix(config, month, environment) + CHECKPOINT_NAME
+        try:
+            data, metadata = stats.fetch(store, checkpoint_key)
+        except ObjectNotFound:
+            data, metadata = None, {}
+        earlier = stats.manifest(store, config, previous, environment)
+        if data is not None and metadata.get(CHECKPOINT_SEQUENCE) == str(earlier.sequence):
+            state = read_parquet_checked(data, checkpoint_key, _state_schema(config))
+            break
+        if data is not None:
+            log.warning("checkpoint %s is stale; rebuilding the state in memory", checkpoint_key)
+        first = first or earliest_month(store, config, environment)
+        if first is None or month <= first:
+            state = empty_frame(config).drop(CEASED)
+            break
+        replay.append((previous, earlier))
+        month = previous
+    for _, manifest in reversed(replay):
+        sources = month_sources(store, config, manifest, environment)
+        changes = _read_sources(store, config, sources, None, None, stats)
+        state = live_rows(_as_changes(state, config), changes, config)
+    return state
 
 
 def month_end_state(
@@ -208,12 +225,12 @@ def _read_sources(
         ):
             continue
         data, _ = stats.fetch(store, source.key)
+        check_parquet_schema(data, source.key, config.schema_dtypes)
         scan = pl.scan_parquet(io.BytesIO(data))
         if end is not None:
             scan = scan.filter(pl.col(TIME) <= end if end_inclusive else pl.col(TIME) < end)
         if start is not None:
             scan = scan.filter(pl.col(TIME) >= start)
-        frames.append(
-            scan.select([pl.col(c).cast(t) for c, t in config.schema_dtypes.items()]).collect()
-        )
+        with parquet_errors(source.key):
+            frames.append(scan.select(config.canonical_columns).collect())
     return pl.concat(frames)

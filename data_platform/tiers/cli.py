@@ -29,13 +29,17 @@ def store_command(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from data_platform.core.objectstore import ObjectStoreError
         from data_platform.tiers import ConcurrencyConflictError, TiersError
+        from data_platform.tiers.config import load_provider_file
 
         aws = kwargs.pop("aws_settings")
+        providers = kwargs.pop("providers")
         ingesting = "raw_url" in kwargs  # ingest reads the raw store and may start a new store
         kwargs["store"] = cli_object_store(kwargs.pop("store"), aws, existing=not ingesting)
         if ingesting:
             kwargs["raw_store"] = cli_object_store(kwargs.pop("raw_url"), aws, existing=True)
         try:
+            if providers is not None:
+                load_provider_file(providers)
             return func(*args, **kwargs)
         except (TiersError, ConcurrencyConflictError, ObjectStoreError) as exc:
             raise click.ClickException(str(exc)) from None
@@ -43,6 +47,11 @@ def store_command(func: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option("--store", required=True, help="s3://bucket/prefix or a local folder."),
         click.option("--provider", default="aws", show_default=True, help="aws, azure, gcp…"),
+        click.option(
+            "--providers",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="TOML file of more providers ([name] tables; keys in docs/tiers.md).",
+        ),
         click.option(
             "--environment",
             type=click.Choice(["production", "test"]),

@@ -6,11 +6,21 @@ process environment, so importing the module never fixes a configuration.
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import polars as pl
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 CEASED = "Ceased"
 TIME = "Time"
@@ -29,37 +39,85 @@ class TiersError(ValueError):
     """Bad input or an unusable store state; the message says what is wrong and what to do."""
 
 
-@dataclass(frozen=True)
-class ProviderConfig:
-    """One provider's change-log schema. pk columns default to String, value columns to Float64."""
+class ProviderConfigError(TiersError):
+    """A provider's settings break a rule; `problems` says which key and what is allowed."""
 
-    name: str
-    pk_columns: tuple[str, ...]
-    value_columns: tuple[str, ...]
-    dtypes: Mapping[str, pl.DataType] = field(default_factory=dict)
+    def __init__(self, name: object, problems: str) -> None:
+        super().__init__(f"provider {name!r}: {problems}")
+        self.problems = problems
+
+
+DTYPES: dict[str, pl.DataType] = {
+    str(dtype): dtype
+    for dtype in (
+        pl.String(),
+        pl.Float64(),
+        pl.Float32(),
+        pl.Int64(),
+        pl.Int32(),
+        pl.Int16(),
+        pl.Int8(),
+        pl.Boolean(),
+    )
+}
+DtypeName = Literal["String", "Float64", "Float32", "Int64", "Int32", "Int16", "Int8", "Boolean"]
+ColumnName = Annotated[str, Field(min_length=1)]
+
+
+class ProviderConfig(BaseModel):
+    """One provider's change-log schema. pk columns default to String, value columns to Float64.
+
+    The fields other than `name` are the keys of a provider file's table (see load_provider_file).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, pattern=r"^[^/]+$")
+    pk_columns: tuple[ColumnName, ...] = Field(min_length=1)
+    value_columns: tuple[ColumnName, ...] = Field(min_length=1)
+    dtypes: dict[str, DtypeName] = Field(default_factory=dict)
     score_column: str | None = None
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "pk_columns", tuple(self.pk_columns))
-        object.__setattr__(self, "value_columns", tuple(self.value_columns))
-        if not self.name or "/" in self.name:
-            raise TiersError(f"provider name {self.name!r} must be non-empty without '/'")
-        if not self.pk_columns or not self.value_columns:
-            raise TiersError(f"provider {self.name!r} needs pk_columns and value_columns")
+    def __init__(self, **fields: Any) -> None:
+        try:
+            super().__init__(**fields)
+        except ValidationError as exc:
+            raise ProviderConfigError(fields.get("name"), describe_errors(exc)) from None
+
+    @field_validator("dtypes", mode="before")
+    @classmethod
+    def _dtype_names(cls, value: Any) -> Any:
+        """polars types (pl.Int32()) are accepted as well as their names ("Int32")."""
+        if isinstance(value, Mapping):
+            return {k: str(v) if isinstance(v, pl.DataType) else v for k, v in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _columns_fit(self) -> ProviderConfig:
         names = [*self.pk_columns, *self.value_columns]
         if len(set(names)) != len(names) or {CEASED, TIME} & set(names):
-            raise TiersError(
-                f"provider {self.name!r}: columns must be distinct and not {CEASED!r}/{TIME!r}"
+            raise ValueError(f"columns must be distinct and not {CEASED!r}/{TIME!r}")
+        unknown = [column for column in self.dtypes if column not in names]
+        if unknown:
+            raise ValueError(
+                f"dtypes names {', '.join(map(repr, unknown))}, not a pk or value column "
+                f"({', '.join(names)})"
             )
+        if self.score_column is not None and self.score_column not in self.value_columns:
+            raise ValueError(
+                f"score_column {self.score_column!r} is not one of the value_columns "
+                f"({', '.join(self.value_columns)})"
+            )
+        return self
 
     @property
     def schema_dtypes(self) -> dict[str, pl.DataType]:
         """Every column of a hot or warm file, in canonical order, with its polars dtype."""
         schema: dict[str, pl.DataType] = {}
         for column in self.pk_columns:
-            schema[column] = self.dtypes.get(column, pl.String())
+            schema[column] = DTYPES[self.dtypes.get(column, "String")]
         for column in self.value_columns:
-            schema[column] = self.dtypes.get(column, pl.Float64())
+            schema[column] = DTYPES[self.dtypes.get(column, "Float64")]
         schema[CEASED] = pl.Boolean()
         schema[TIME] = TIME_DTYPE
         return schema
@@ -77,12 +135,24 @@ class ProviderConfig:
 
 _PROVIDERS: dict[str, ProviderConfig] = {
     "aws": ProviderConfig(
-        "aws", ("InstanceType", "Region", "AZ"), ("SPS",), {"SPS": pl.Int32()}, "SPS"
+        name="aws",
+        pk_columns=("InstanceType", "Region", "AZ"),
+        value_columns=("SPS",),
+        dtypes={"SPS": "Int32"},
+        score_column="SPS",
     ),
     "azure": ProviderConfig(
-        "azure", ("InstanceType", "Region", "AvailabilityZone"), ("Score",), score_column="Score"
+        name="azure",
+        pk_columns=("InstanceType", "Region", "AvailabilityZone"),
+        value_columns=("Score",),
+        score_column="Score",
     ),
-    "gcp": ProviderConfig("gcp", ("InstanceType", "Region"), ("Score",), score_column="Score"),
+    "gcp": ProviderConfig(
+        name="gcp",
+        pk_columns=("InstanceType", "Region"),
+        value_columns=("Score",),
+        score_column="Score",
+    ),
 }
 
 
@@ -104,6 +174,66 @@ def register_provider(config: ProviderConfig, *, replace: bool = False) -> Provi
         raise TiersError(f"provider {config.name!r} is already registered; pass replace=True")
     _PROVIDERS[config.name] = config
     return config
+
+
+def load_provider_file(path: Path) -> list[ProviderConfig]:
+    """Register every provider of a TOML file: one table per provider, named by the provider, whose
+    keys are ProviderConfig's fields other than `name` (docs/tiers.md lists them)."""
+    try:
+        tables = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise TiersError(f"provider file {path}: cannot read it ({exc.strerror})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise TiersError(f"provider file {path} is not TOML: {exc}") from None
+    configs = []
+    for name, table in tables.items():
+        if not isinstance(table, dict):
+            raise TiersError(
+                f"provider file {path}: {name!r} must be a table ([{name}] with pk_columns, "
+                "value_columns, ...), not a single value"
+            )
+        where = f"provider file {path}, [{name}]"
+        if "name" in table:
+            raise TiersError(f"{where}: unknown key 'name' (the table's name names the provider)")
+        try:
+            config = ProviderConfig(**table, name=name)
+        except ProviderConfigError as exc:
+            raise TiersError(f"{where}: {exc.problems}") from None
+        existing = _PROVIDERS.get(name)
+        if existing is not None and existing != config:
+            raise TiersError(
+                f"provider file {path}, [{name}]: a different provider {name!r} is already "
+                f"known ({', '.join(known_providers())}); give this one another name"
+            )
+        configs.append(config)
+    for config in configs:
+        register_provider(config)
+    return configs
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """Pydantic's errors as one line: the key, what is wrong, what is allowed (one per key)."""
+    allowed = ", ".join(f for f in ProviderConfig.model_fields if f != "name")
+    problems: dict[str, str] = {}
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"])
+        kind, got = error["type"], error["input"]
+        if kind == "extra_forbidden":
+            problem = f"unknown key {key!r} (allowed: {allowed})"
+        elif kind == "string_pattern_mismatch":
+            problem = f"{key} {got!r} must not contain '/'"
+        elif kind in ("tuple_type", "list_type"):
+            problem = f"{key} must be a list of column names, not {got!r}"
+        elif kind in ("too_short", "string_too_short"):
+            problem = f"{key} must not be empty"
+        elif kind == "dict_type":
+            problem = f"{key} must be a table of column = type name, not {got!r}"
+        elif not key:  # a rule across fields: its message names them
+            problem = error["msg"].removeprefix("Value error, ")
+        else:
+            problem = f"{key}: {error['msg']} (got {got!r})"
+        problems.setdefault(key.split(".")[0], problem)
+    return "; ".join(problems.values())
 
 
 def known_providers() -> list[str]:

@@ -15,6 +15,8 @@ import logging
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 
+from pydantic import TypeAdapter, ValidationError
+
 from data_platform.core.objectstore import (
     ObjectNotFound,
     ObjectStore,
@@ -120,14 +122,20 @@ class Manifest:
                 raise ValueError(f"format {body.get('format')!r}, expected {FORMAT}")
             body.pop("processed_count", None)
             body["processed"] = base64.b64decode(body["processed"])
-            body["levels"] = tuple(
-                tuple(FileEntry(**entry) for entry in level) for level in body["levels"]
-            )
-            return cls(**body, etag=etag)
+            return replace(_MANIFEST_FIELDS.validate_python(body), etag=etag)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(part) for part in error["loc"])
+            problem = f"{where}: {error['msg']}"
         except (ValueError, TypeError, KeyError) as exc:
-            raise CorruptManifestError(
-                f"manifest {key} is unreadable ({exc}); restore it from its versions/ folder"
-            ) from None
+            problem = str(exc)
+        raise CorruptManifestError(
+            f"manifest {key} is unreadable ({problem}); restore it from its versions/ folder"
+        )
+
+
+# Checks every field's type (nested file entries too) while building a Manifest from JSON.
+_MANIFEST_FIELDS = TypeAdapter(Manifest)
 
 
 def slot_index(month: str, slot: datetime) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
@@ -139,15 +140,34 @@ def test_a_far_future_read_walks_the_months_without_recursing(lake):
     assert code == 0 and '"rows": 2' in out
 
 
-def test_a_manifest_that_is_not_a_json_object_is_one_line(lake):
+def spoil_sequence(body: dict) -> None:
+    body["sequence"] = "seven"
+
+
+def spoil_entry(body: dict) -> None:
+    body["levels"][0][0]["first"] = None
+
+
+@pytest.mark.parametrize(
+    ("spoil", "problem"),
+    [
+        (lambda body: [1, 2], "a JSON list, not an object"),
+        (spoil_sequence, "sequence: Input should be a valid integer"),
+        (spoil_entry, "levels.0.0.first: Input should be a valid integer"),
+    ],
+    ids=["json-list", "wrong-type", "wrong-entry-type"],
+)
+def test_a_manifest_of_the_wrong_shape_is_one_line(lake, spoil, problem):
     store = object_store_from_url(lake)
     upload_hot_tier(SNAPSHOT, DAY, "aws", store=store)
     run("compact", "--store", lake, "--month", "2026-01")
     key = "parquet_warm/aws/m8/2026/01/manifest.json"
-    store.put(key, b"[1, 2]")
+    body = json.loads(store.get(key))
+    spoiled = spoil(body)
+    store.put(key, json.dumps(body if spoiled is None else spoiled).encode())
     for command in (["state", "--at", "2026-01-24T00:00Z"], ["compact", "--month", "2026-01"]):
         out = one_line_error(*run(command[0], "--store", lake, *command[1:]))
-        assert f"manifest {key} is unreadable (a JSON list, not an object)" in out
+        assert f"manifest {key} is unreadable ({problem}" in out
 
 
 def test_vacuum_refuses_a_negative_retention(lake):

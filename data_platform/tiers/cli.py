@@ -118,7 +118,12 @@ OUTPUT = click.option(
 @click.option("--at", required=True, callback=moment, help="ISO moment with zone.")
 @OUTPUT
 def state_command(store, provider, environment, as_json, at, output) -> None:
-    """The latest row per key at a moment, and how many objects the read opened."""
+    """The latest row per key at a moment, and how many objects the read opened.
+
+    \b
+    Example:
+      data-platform tiers state --store s3://lake/tiers --at 2026-01-23T14:20Z --output s.csv
+    """
     from data_platform.tiers.reader import read_state_with_stats
 
     frame, stats = read_state_with_stats(provider, at, store=store, environment=environment)
@@ -142,7 +147,12 @@ def state_command(store, provider, environment, as_json, at, output) -> None:
 @click.option("--end", required=True, callback=moment, help="Exclusive ISO moment.")
 @OUTPUT
 def changes_command(store, provider, environment, as_json, start, end, output) -> None:
-    """Every change with start ≤ Time < end, in time order."""
+    """Every change with start ≤ Time < end, in time order.
+
+    \b
+    Example:
+      data-platform tiers changes --store ./lake --start 2026-01-23T00:00Z --end 2026-01-24T00:00Z
+    """
     from data_platform.tiers import read_changes
 
     frame = read_changes(provider, start, end, store=store, environment=environment)
@@ -197,7 +207,12 @@ def ingest_command(
 @store_command
 @click.option("--month", required=True, help="YYYY-MM")
 def compact_command(store, provider, environment, as_json, month) -> None:
-    """Compact every hot file of a month that its manifest does not hold yet."""
+    """Compact every hot file of a month that its manifest does not hold yet.
+
+    \b
+    Example:
+      data-platform tiers compact --store s3://lake/tiers --provider azure --month 2026-01
+    """
     from data_platform.tiers import compact_month
 
     result = compact_month(provider, month, store=store, environment=environment)
@@ -214,7 +229,12 @@ def compact_command(store, provider, environment, as_json, month) -> None:
 @store_command
 @click.option("--month", required=True, help="YYYY-MM: state at the first instant of it.")
 def checkpoint_command(store, provider, environment, as_json, month) -> None:
-    """(Re)build a month's state checkpoint from the month before."""
+    """(Re)build a month's state checkpoint from the month before.
+
+    \b
+    Example:
+      data-platform tiers checkpoint --store s3://lake/tiers --month 2026-02
+    """
     from data_platform.tiers.checkpoint import write_checkpoint
 
     result = write_checkpoint(provider, month, store=store, environment=environment)
@@ -231,7 +251,12 @@ def checkpoint_command(store, provider, environment, as_json, month) -> None:
 @click.option("--retention", default="7d", show_default=True, callback=duration)
 @click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
 def vacuum_command(store, provider, environment, as_json, retention, dry_run) -> None:
-    """Delete merged files and manifest versions no version within retention needs."""
+    """Delete merged files and manifest versions no version within retention needs.
+
+    \b
+    Example:
+      data-platform tiers vacuum --store s3://lake/tiers --retention 7d --dry-run
+    """
     from data_platform.tiers import vacuum
 
     result = vacuum(
@@ -253,7 +278,12 @@ def vacuum_command(store, provider, environment, as_json, retention, dry_run) ->
 @store_command
 @click.option("--month", required=True, help="YYYY-MM")
 def manifest_command(store, provider, environment, as_json, month) -> None:
-    """A month's levels, files, sizes and version, and whether it is consistent."""
+    """A month's levels, files, sizes and version, and whether it is consistent.
+
+    \b
+    Example:
+      data-platform tiers manifest --store s3://lake/tiers --month 2026-01 --json
+    """
     from data_platform.tiers.verify import verify_month
 
     report = verify_month(provider, month, store=store, environment=environment)

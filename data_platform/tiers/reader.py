@@ -21,6 +21,7 @@ from data_platform.tiers.config import (
     CEASED,
     TIME,
     ProviderConfig,
+    TiersError,
     get_config,
     hot_key,
     month_hot_prefix,
@@ -110,6 +111,8 @@ def read_changes(
     """Every change row with start ≤ Time < end, in time order (then primary key order)."""
     config = get_config(provider)
     start, end = require_aware(start, "start"), require_aware(end, "end")
+    if end < start:
+        raise TiersError(f"end {end.isoformat()} is before start {start.isoformat()}")
     stats = ReadStats()
     frames = [empty_frame(config)]
     month = month_of(start)

@@ -170,6 +170,12 @@ def test_a_manifest_of_the_wrong_shape_is_one_line(lake, spoil, problem):
         assert f"manifest {key} is unreadable ({problem}" in out
 
 
+def test_changes_refuse_an_end_before_the_start(lake):
+    start, end = "2026-01-24T00:00:00+00:00", "2026-01-23T00:00:00+00:00"
+    out = one_line_error(*run("changes", "--store", lake, "--start", start, "--end", end))
+    assert f"end {end} is before start {start}" in out
+
+
 def test_vacuum_refuses_a_negative_retention(lake):
     code, out = run("vacuum", "--store", lake, "--retention", "-1d")
     assert code == 2 and "'-1d' is negative" in out

@@ -2,8 +2,9 @@
 
 It forwards every request unchanged (the test server does not check the signature's host) and can
 cut a GET body after half of it, flip a byte of GET bodies, hold GET bodies (after half) and
-UploadPart requests until the test lets them go, or forward a chosen request and drop its reply
-(the server acted, the client never hears), so the client meets real broken connections, not mocks.
+UploadPart requests until the test lets them go, drop a chosen request, or forward it and drop
+its reply (the server acted, the client never hears), so the client meets real broken
+connections, not mocks.
 """
 
 from __future__ import annotations
@@ -29,9 +30,12 @@ class Faults:
     # Called with (method, path, request headers) after the server answered; True: close the
     # connection instead of replying, so the server has acted but the client never learns it.
     drop_reply: Callable[[str, str, Message], bool] | None = None
+    # The same question before forwarding; True: close the connection, the server never sees it.
+    drop_request: Callable[[str, str, Message], bool] | None = None
     parts_held: int = 0
     bodies_cut: int = 0
     replies_dropped: int = 0
+    requests_dropped: int = 0
 
 
 class FaultyProxy:
@@ -72,6 +76,13 @@ class FaultyProxy:
             def _forward(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
+                lose = proxy.faults.drop_request
+                if lose and lose(self.command, self.path, self.headers):
+                    with proxy._lock:
+                        proxy.faults.requests_dropped += 1
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    self.close_connection = True
+                    return
                 gate = proxy.faults.hold_upload_parts
                 if gate and "uploadId=" in self.path and "partNumber=" in self.path:
                     with proxy._lock:

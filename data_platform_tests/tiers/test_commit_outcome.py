@@ -91,3 +91,35 @@ def test_an_outcome_the_head_cannot_tell_deletes_nothing(s3_client, s3_endpoint,
     got = read_changes("aws", START, START + timedelta(days=1), store=direct)
     uploaded = [frame.with_columns(pl.lit(slot).alias("Time")) for slot, _, frame in slots]
     assert same_rows(got, pl.concat(uploaded))
+
+
+@pytest.mark.parametrize("fault", ["drop_request", "drop_reply"])
+def test_without_client_retries_the_commit_rereads_the_head_itself(
+    s3_endpoint, s3_client, bucket, fault
+):
+    """The client gives up at once, so it is commit_manifest that finds out: a head still at the
+    base means the PUT never arrived (write it again); a head naming the version means it landed."""
+    import boto3
+    from botocore.config import Config
+
+    direct = object_store_from_url(f"s3://{bucket}/lake", client_factory=lambda: s3_client)
+    slots = list(upload_slots(direct, FANOUT))
+    for slot, key, _ in slots[: FANOUT - 1]:
+        run_compaction(key, slot, "aws", store=direct)
+    faults = Faults(**{fault: drop_first_head_put("If-Match")})
+    with FaultyProxy(s3_endpoint, faults) as proxy:
+        client = boto3.client(
+            "s3",
+            endpoint_url=proxy.endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=Config(retries={"total_max_attempts": 1}),
+        )
+        proxied = object_store_from_url(f"s3://{bucket}/lake", client_factory=lambda: client)
+        result = compact_month("aws", "2026-01", store=proxied)
+    assert faults.replies_dropped + faults.requests_dropped == 1  # the fault landed
+    report = verify_month("aws", "2026-01", store=direct)
+    assert report.ok and not report.pending, report.problems
+    assert len(result.compacted_keys) == 1 and result.sequence == FANOUT
+    assert direct.exists(report.manifest.version_key)

@@ -73,15 +73,22 @@ class FaultyProxy:
             def log_message(self, *_: object) -> None:
                 pass
 
+            def _hang_up_if(
+                self, fault: Callable[[str, str, Message], bool] | None, counter: str
+            ) -> bool:
+                """Close the connection without a reply when `fault` picks this request."""
+                if not (fault and fault(self.command, self.path, self.headers)):
+                    return False
+                with proxy._lock:
+                    setattr(proxy.faults, counter, getattr(proxy.faults, counter) + 1)
+                self.connection.shutdown(socket.SHUT_RDWR)
+                self.close_connection = True
+                return True
+
             def _forward(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
-                lose = proxy.faults.drop_request
-                if lose and lose(self.command, self.path, self.headers):
-                    with proxy._lock:
-                        proxy.faults.requests_dropped += 1
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                    self.close_connection = True
+                if self._hang_up_if(proxy.faults.drop_request, "requests_dropped"):
                     return
                 gate = proxy.faults.hold_upload_parts
                 if gate and "uploadId=" in self.path and "partNumber=" in self.path:
@@ -94,12 +101,7 @@ class FaultyProxy:
                 response = upstream.getresponse()
                 data = response.read()
                 upstream.close()
-                drop = proxy.faults.drop_reply
-                if drop and drop(self.command, self.path, self.headers):
-                    with proxy._lock:
-                        proxy.faults.replies_dropped += 1
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                    self.close_connection = True
+                if self._hang_up_if(proxy.faults.drop_reply, "replies_dropped"):
                     return
                 is_object = self.command == "GET" and "list-type=" not in self.path
                 is_body = is_object and response.status in (200, 206) and data

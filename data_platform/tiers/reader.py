@@ -158,6 +158,7 @@ def month_start_state(
     changes since (walking back month by month, not recursing: years may lie in between)."""
     replay: list[tuple[str, Manifest]] = []  # months whose changes still apply, newest first
     first: str | None = None
+    last: str | None = None
     while True:
         previous = previous_month(month)
         checkpoint_key = month_warm_prefix(config, month, environment) + CHECKPOINT_NAME
@@ -175,6 +176,11 @@ def month_start_state(
         if first is None or month <= first:
             state = empty_frame(config).drop(CEASED)
             break
+        if last is None or previous < last:
+            last = latest_hot_month(store, config, environment, previous, first)
+        if previous > last:  # no hot files, so no changes, after `last`: skip to it
+            month = next_month(last)
+            continue
         replay.append((previous, earlier))
         month = previous
     for _, manifest in reversed(replay):
@@ -205,6 +211,28 @@ def earliest_month(store: ObjectStore, config: ProviderConfig, environment: str)
     for info in store.list(config.hot_prefix(environment) + "/"):
         return month_of(slot_of_hot_key(info.key))
     return None
+
+
+def latest_hot_month(
+    store: ObjectStore, config: ProviderConfig, environment: str, month: str, first: str
+) -> str:
+    """The latest month from `first` (which holds a hot file) to `month` that holds one: one LIST
+    per year back from `month`, then one per month of the year that holds any."""
+    prefix = config.hot_prefix(environment)
+    for year in range(int(month[:4]), int(first[:4]) - 1, -1):
+        if not _holds_any(store, f"{prefix}/{year:04d}/"):
+            continue
+        top = int(month[5:]) if year == int(month[:4]) else 12
+        bottom = int(first[5:]) if year == int(first[:4]) else 1
+        for index in range(top, bottom - 1, -1):
+            candidate = f"{year:04d}-{index:02d}"
+            if _holds_any(store, month_hot_prefix(config, candidate, environment)):
+                return candidate
+    return first
+
+
+def _holds_any(store: ObjectStore, prefix: str) -> bool:
+    return next(iter(store.list(prefix)), None) is not None
 
 
 def _state_schema(config: ProviderConfig) -> dict[str, pl.DataType]:

@@ -15,6 +15,7 @@ from data_platform.core.objectstore import object_store_from_url
 from data_platform.tiers import read_state, upload_hot_tier
 from data_platform.tiers.config import get_config, hot_key
 from data_platform.tiers.ingest import raw_key
+from data_platform.tiers.reader import read_state_with_stats
 from data_platform_tests.tiers.conftest import START, upload_slots
 
 DAY = datetime(2026, 1, 23, tzinfo=UTC)
@@ -133,11 +134,17 @@ def test_out_of_range_moments_and_months_name_what_the_user_gave(lake):
     assert "month '0001-01' is outside the supported months" in out
 
 
-def test_a_far_future_read_walks_the_months_without_recursing(lake):
+def test_a_far_future_read_works_and_skips_the_empty_years(lake):
     store = object_store_from_url(lake)
     upload_hot_tier(SNAPSHOT, DAY, "aws", store=store)
+    run("compact", "--store", lake, "--month", "2026-01")
+    upload_hot_tier(SNAPSHOT.head(1), datetime(2027, 3, 5, tzinfo=UTC), "aws", store=store)
     code, out = run("state", "--store", lake, "--at", "2110-01-01T00:00Z", "--json")
     assert code == 0 and '"rows": 2' in out
+    # 84 years after the data it opens the months that hold data, not one manifest per month.
+    assert json.loads(out)["objects_read"] < 20
+    frame, _ = read_state_with_stats("aws", datetime(2110, 1, 1, tzinfo=UTC), store=store)
+    assert frame["Time"].to_list() == [datetime(2027, 3, 5, tzinfo=UTC), DAY]
 
 
 def spoil_sequence(body: dict) -> None:

@@ -198,7 +198,7 @@ def commit_manifest(
             else:
                 etag = store.put_if_match(prefix + MANIFEST_NAME, data, base.etag)
             return replace(committed, etag=etag)
-        except ObjectStoreError as exc:
+        except (ObjectStoreError, OSError) as exc:  # OSError: a client that lets socket errors out
             error = exc
         head = read_manifest(store, prefix, base.provider, base.month)
         if head.sequence == base.sequence and head.version_key == base.version_key:

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from data_platform.cli import main
 from data_platform.core.objectstore import object_store_from_url
-from data_platform.tiers import read_state, upload_hot_tier
+from data_platform.tiers import TiersError, read_state, upload_hot_tier, vacuum
 from data_platform.tiers.config import get_config, hot_key
 from data_platform.tiers.ingest import raw_key
 from data_platform.tiers.reader import read_state_with_stats
@@ -186,3 +186,5 @@ def test_changes_refuse_an_end_before_the_start(lake):
 def test_vacuum_refuses_a_negative_retention(lake):
     code, out = run("vacuum", "--store", lake, "--retention", "-1d")
     assert code == 2 and "'-1d' is negative" in out
+    with pytest.raises(TiersError, match="retention -1 day, 0:00:00 is negative"):
+        vacuum("aws", store=object_store_from_url(lake), retention=timedelta(days=-1))

@@ -18,9 +18,11 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
-    model_validator,
 )
+
+from data_platform.core.config_errors import describe_validation_error
 
 CEASED = "Ceased"
 TIME = "Time"
@@ -40,11 +42,7 @@ class TiersError(ValueError):
 
 
 class ProviderConfigError(TiersError):
-    """A provider's settings break a rule; `problems` says which key and what is allowed."""
-
-    def __init__(self, name: object, problems: str) -> None:
-        super().__init__(f"provider {name!r}: {problems}")
-        self.problems = problems
+    """A provider's settings break a rule; the message names the key and what is allowed."""
 
 
 DTYPES: dict[str, pl.DataType] = {
@@ -64,25 +62,33 @@ DtypeName = Literal["String", "Float64", "Float32", "Int64", "Int32", "Int16", "
 ColumnName = Annotated[str, Field(min_length=1)]
 
 
-class ProviderConfig(BaseModel):
-    """One provider's change-log schema. pk columns default to String, value columns to Float64.
-
-    The fields other than `name` are the keys of a provider file's table (see load_provider_file).
-    """
+class ProviderSchema(BaseModel):
+    """A provider's change-log schema: the keys of one table of a provider file."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str = Field(min_length=1, pattern=r"^[^/]+$")
-    pk_columns: tuple[ColumnName, ...] = Field(min_length=1)
-    value_columns: tuple[ColumnName, ...] = Field(min_length=1)
-    dtypes: dict[str, DtypeName] = Field(default_factory=dict)
-    score_column: str | None = None
+    pk_columns: tuple[ColumnName, ...] = Field(
+        min_length=1, description="a list of at least one column name"
+    )
+    value_columns: tuple[ColumnName, ...] = Field(
+        min_length=1, description="a list of at least one column name"
+    )
+    dtypes: dict[str, DtypeName] = Field(
+        default_factory=dict, description="a table of column = type name"
+    )
+    score_column: str | None = Field(default=None, description="one of the value_columns")
 
-    def __init__(self, **fields: Any) -> None:
-        try:
-            super().__init__(**fields)
-        except ValidationError as exc:
-            raise ProviderConfigError(fields.get("name"), describe_errors(exc)) from None
+    @field_validator("pk_columns", "value_columns")
+    @classmethod
+    def _distinct_columns(cls, columns: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        earlier = info.data.get("pk_columns", ()) if info.field_name == "value_columns" else ()
+        names = [*earlier, *columns]
+        if len(set(names)) != len(names) or {CEASED, TIME} & set(names):
+            raise ValueError(
+                f"columns must be distinct (pk and value columns together) and not "
+                f"{CEASED!r}/{TIME!r}"
+            )
+        return columns
 
     @field_validator("dtypes", mode="before")
     @classmethod
@@ -92,23 +98,46 @@ class ProviderConfig(BaseModel):
             return {k: str(v) if isinstance(v, pl.DataType) else v for k, v in value.items()}
         return value
 
-    @model_validator(mode="after")
-    def _columns_fit(self) -> ProviderConfig:
-        names = [*self.pk_columns, *self.value_columns]
-        if len(set(names)) != len(names) or {CEASED, TIME} & set(names):
-            raise ValueError(f"columns must be distinct and not {CEASED!r}/{TIME!r}")
-        unknown = [column for column in self.dtypes if column not in names]
+    @field_validator("dtypes")
+    @classmethod
+    def _dtypes_of_known_columns(cls, dtypes: dict[str, str], info: ValidationInfo) -> dict:
+        names = [*info.data.get("pk_columns", ()), *info.data.get("value_columns", ())]
+        unknown = [column for column in dtypes if column not in names]
         if unknown:
             raise ValueError(
-                f"dtypes names {', '.join(map(repr, unknown))}, not a pk or value column "
-                f"({', '.join(names)})"
+                f"{', '.join(map(repr, unknown))} is not a pk or value column ({', '.join(names)})"
             )
-        if self.score_column is not None and self.score_column not in self.value_columns:
-            raise ValueError(
-                f"score_column {self.score_column!r} is not one of the value_columns "
-                f"({', '.join(self.value_columns)})"
-            )
-        return self
+        return dtypes
+
+    @field_validator("score_column")
+    @classmethod
+    def _score_among_values(cls, column: str | None, info: ValidationInfo) -> str | None:
+        values = info.data.get("value_columns", ())
+        if column is not None and column not in values:
+            raise ValueError(f"not one of the value_columns ({', '.join(values)})")
+        return column
+
+
+class ProviderConfig(ProviderSchema):
+    """One provider: its name and schema. pk columns default to String, value columns to Float64."""
+
+    name: str
+
+    def __init__(self, **fields: Any) -> None:
+        try:
+            super().__init__(**fields)
+        except ValidationError as exc:
+            origin = f"provider {fields.get('name')!r}"
+            raise ProviderConfigError(
+                describe_validation_error(origin, exc, ProviderConfig)
+            ) from None
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str) -> str:
+        if not name or "/" in name:
+            raise ValueError("must be non-empty without '/'")
+        return name
 
     @property
     def schema_dtypes(self) -> dict[str, pl.DataType]:
@@ -178,7 +207,7 @@ def register_provider(config: ProviderConfig, *, replace: bool = False) -> Provi
 
 def load_provider_file(path: Path) -> list[ProviderConfig]:
     """Register every provider of a TOML file: one table per provider, named by the provider, whose
-    keys are ProviderConfig's fields other than `name` (docs/tiers.md lists them)."""
+    keys are ProviderSchema's fields (docs/tiers.md lists them)."""
     try:
         tables = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -187,53 +216,27 @@ def load_provider_file(path: Path) -> list[ProviderConfig]:
         raise TiersError(f"provider file {path} is not TOML: {exc}") from None
     configs = []
     for name, table in tables.items():
-        if not isinstance(table, dict):
-            raise TiersError(
-                f"provider file {path}: {name!r} must be a table ([{name}] with pk_columns, "
-                "value_columns, ...), not a single value"
-            )
         where = f"provider file {path}, [{name}]"
-        if "name" in table:
-            raise TiersError(f"{where}: unknown key 'name' (the table's name names the provider)")
+        if not isinstance(table, dict):
+            raise TiersError(f"{where}: must be a table of pk_columns, value_columns, ...")
         try:
-            config = ProviderConfig(**table, name=name)
+            schema = ProviderSchema.model_validate(table)
+        except ValidationError as exc:
+            raise TiersError(describe_validation_error(where, exc, ProviderSchema)) from None
+        try:
+            config = ProviderConfig(name=name, **dict(schema))
         except ProviderConfigError as exc:
-            raise TiersError(f"{where}: {exc.problems}") from None
+            raise TiersError(f"{where}: {exc}") from None
         existing = _PROVIDERS.get(name)
         if existing is not None and existing != config:
             raise TiersError(
-                f"provider file {path}, [{name}]: a different provider {name!r} is already "
-                f"known ({', '.join(known_providers())}); give this one another name"
+                f"{where}: a different provider {name!r} is already known "
+                f"({', '.join(known_providers())}); give this one another name"
             )
         configs.append(config)
     for config in configs:
         register_provider(config)
     return configs
-
-
-def describe_errors(exc: ValidationError) -> str:
-    """Pydantic's errors as one line: the key, what is wrong, what is allowed (one per key)."""
-    allowed = ", ".join(f for f in ProviderConfig.model_fields if f != "name")
-    problems: dict[str, str] = {}
-    for error in exc.errors():
-        key = ".".join(str(part) for part in error["loc"])
-        kind, got = error["type"], error["input"]
-        if kind == "extra_forbidden":
-            problem = f"unknown key {key!r} (allowed: {allowed})"
-        elif kind == "string_pattern_mismatch":
-            problem = f"{key} {got!r} must not contain '/'"
-        elif kind in ("tuple_type", "list_type"):
-            problem = f"{key} must be a list of column names, not {got!r}"
-        elif kind in ("too_short", "string_too_short"):
-            problem = f"{key} must not be empty"
-        elif kind == "dict_type":
-            problem = f"{key} must be a table of column = type name, not {got!r}"
-        elif not key:  # a rule across fields: its message names them
-            problem = error["msg"].removeprefix("Value error, ")
-        else:
-            problem = f"{key}: {error['msg']} (got {got!r})"
-        problems.setdefault(key.split(".")[0], problem)
-    return "; ".join(problems.values())
 
 
 def known_providers() -> list[str]:

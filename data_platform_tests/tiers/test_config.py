@@ -14,7 +14,7 @@ from data_platform.cli import main
 from data_platform.core.objectstore import object_store_from_url
 from data_platform.tiers import ProviderConfig, TiersError, get_config, upload_hot_tier
 from data_platform.tiers import config as config_module
-from data_platform.tiers.config import load_provider_file
+from data_platform.tiers.config import ProviderSchema, load_provider_file
 
 AT = datetime(2026, 1, 23, 14, 20, tzinfo=UTC)
 DOCS = Path(__file__).parents[2] / "docs" / "tiers.md"
@@ -42,12 +42,12 @@ def provider_file(tmp_path: Path, text: str) -> Path:
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"name": "a/b"}, "provider 'a/b': name 'a/b' must not contain '/'"),
-        ({"pk_columns": []}, "provider 'p': pk_columns must not be empty"),
-        ({"value_columns": ["x"]}, "columns must be distinct and not 'Ceased'/'Time'"),
-        ({"value_columns": ["Time"]}, "columns must be distinct and not 'Ceased'/'Time'"),
-        ({"dtypes": {"q": "Int32"}}, "dtypes names 'q', not a pk or value column (x, y)"),
-        ({"score_column": "x"}, "score_column 'x' is not one of the value_columns (y)"),
+        ({"name": "a/b"}, "provider 'a/b': name: must be non-empty without '/', not 'a/b'"),
+        ({"pk_columns": []}, "provider 'p': pk_columns: Tuple should have at least 1 item"),
+        ({"value_columns": ["x"]}, "value_columns: columns must be distinct (pk and value"),
+        ({"value_columns": ["Time"]}, "columns together) and not 'Ceased'/'Time'"),
+        ({"dtypes": {"q": "Int32"}}, "dtypes: 'q' is not a pk or value column (x, y)"),
+        ({"score_column": "x"}, "score_column: not one of the value_columns (y), not 'x'"),
     ],
 )
 def test_config_errors_name_the_provider_and_the_rule(fields, message):
@@ -69,17 +69,17 @@ def test_polars_types_and_their_names_are_both_accepted():
     [
         (  # an unknown key
             'pk_columns = ["x"]\nvalue_columns = ["y"]\ncolour = "red"',
-            "[bad]: unknown key 'colour' (allowed: pk_columns, value_columns, dtypes, "
-            "score_column)",
+            "[bad]: colour: unknown key (allowed: pk_columns, value_columns, dtypes, score_column)",
         ),
         (  # a wrong type
             'pk_columns = "x"\nvalue_columns = ["y"]',
-            "[bad]: pk_columns must be a list of column names, not 'x'",
+            "[bad]: pk_columns: Input should be a valid tuple, not 'x' (expected: a list of at "
+            "least one column name)",
         ),
         (  # a value out of range
             'pk_columns = ["x"]\nvalue_columns = ["y"]\ndtypes = { y = "Int128" }',
-            "[bad]: dtypes.y: Input should be 'String', 'Float64', 'Float32', 'Int64', 'Int32', "
-            "'Int16', 'Int8' or 'Boolean' (got 'Int128')",
+            "[bad]: dtypes.y: 'Int128' is not allowed (allowed: 'String', 'Float64', 'Float32', "
+            "'Int64', 'Int32', 'Int16', 'Int8' or 'Boolean')",
         ),
     ],
     ids=["unknown-key", "wrong-type", "out-of-range"],
@@ -114,13 +114,14 @@ def test_cli_reads_a_provider_file(tmp_path):
     bad = provider_file(tmp_path, '[x]\npk_columns = "a"\nvalue_columns = ["b"]')
     result = CliRunner().invoke(main, [*state, "--providers", str(bad)])
     assert result.exit_code == 1 and result.output.splitlines() == [
-        f"Error: provider file {bad}, [x]: pk_columns must be a list of column names, not 'a'"
+        f"Error: provider file {bad}, [x]: pk_columns: Input should be a valid tuple, not 'a' "
+        "(expected: a list of at least one column name)"
     ]
 
 
 def test_the_provider_file_reference_lists_every_model_field(tmp_path):
     section = DOCS.read_text().split("**Provider file.**", 1)[1].split("\n- **", 1)[0]
     documented = re.findall(r"^\s*\| `(\w+)` \|", section, flags=re.MULTILINE)
-    assert documented == [f for f in ProviderConfig.model_fields if f != "name"]
+    assert documented == list(ProviderSchema.model_fields)
     example = section.split("```toml", 1)[1].split("```", 1)[0]
     assert [c.name for c in load_provider_file(provider_file(tmp_path, example))] == ["oracle"]

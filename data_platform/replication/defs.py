@@ -1,17 +1,35 @@
-"""Dagster side of replication: one asset per spec table (key `[<target schema>, <target
-table>]`, group `replication`), a PostgresResource per spec connection, run metadata with the
-copy's numbers, checks for count and checksum parity, and retries for connection errors only.
+"""Dagster side of replication: one asset per spec table (key
+`replication/<target schema>/<target schema>_<target table>`, group `replication`), a
+PostgresResource per spec connection, run metadata with the copy's numbers, checks for count and
+checksum parity, and retries for connection errors only.
+
+Lineage: a table copied from a table this platform materializes (a silver table, parts prices)
+depends on that asset and runs after it (automation condition); any other source is an external
+asset `replication_sources/<connection>/<connection>_<schema>_<table>`.
 The work happens in the engine (`DataCopyEngine`); this module only maps it onto Dagster.
 """
 
 import re
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import asdict
 from typing import Any
 
 import dagster as dg
 
 from data_platform.core.postgres import PostgresError
+from data_platform.core.postgres import connection as pg_connection
+from data_platform.dagster_common import (
+    OWNER,
+    PLATFORM_PG_VARIABLE,
+    POSTGRES_POOL,
+    after_upstream_update,
+    asset_job,
+    postgres_table,
+    row_count,
+    table_schema,
+    tags,
+)
+from data_platform.replication.catalog import read_shape
 from data_platform.replication.engine import CopyResult, DataCopyEngine
 from data_platform.replication.errors import IntegrityMismatchError, ReplicationError, SpecError
 from data_platform.replication.spec import (
@@ -30,23 +48,29 @@ RETRY_POLICY = dg.RetryPolicy(
     max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
 _RESOURCE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+JOB_NAME = "replication_job"
 
 
 def defs_from_environment(
-    env: Mapping[str, str], reserved_resource_keys: Collection[str] = ()
+    env: Mapping[str, str],
+    reserved_resource_keys: Collection[str] = (),
+    platform_tables: Mapping[str, dg.AssetKey] | None = None,
 ) -> dg.Definitions:
     """The assets of ./replication.yaml (or $DATA_PLATFORM_REPLICATION_SPEC); none without it."""
     path = spec_path(env)
     if not path.is_file():
         return dg.Definitions()
-    return defs(load_spec(path), reserved_resource_keys)
+    return defs(load_spec(path), reserved_resource_keys, platform_tables=platform_tables)
 
 
 def defs(
     spec: ReplicationSpec,
     reserved_resource_keys: Collection[str] = (),
     retry_policy: dg.RetryPolicy = RETRY_POLICY,
+    platform_tables: Mapping[str, dg.AssetKey] | None = None,
 ) -> dg.Definitions:
+    """`platform_tables` maps `schema.table` of the platform's database to the asset writing it,
+    so a copy of one of them depends on that asset."""
     resources = {}
     for name, connection in spec.connections.items():
         if not _RESOURCE_KEY.match(name) or name in reserved_resource_keys:
@@ -56,8 +80,62 @@ def defs(
                 f"that is not one of {taken}; rename it"
             )
         resources[name] = connection_resource(connection)
-    assets = [replication_asset(table, retry_policy) for table in spec.tables]
-    return dg.Definitions(assets=assets, resources=resources)
+    on_platform = {n for n, c in spec.connections.items() if is_platform_database(c)}
+    upstreams = {t.name: upstream_key(t, on_platform, platform_tables or {}) for t in spec.tables}
+    assets: list[Any] = [
+        replication_asset(table, retry_policy, upstreams[table.name], on_platform)
+        for table in spec.tables
+    ]
+    assets += external_sources(t for t in spec.tables if upstreams[t.name] is None)
+    job = asset_job(
+        JOB_NAME,
+        [asset_key(t) for t in spec.tables],
+        "Copy every table of the replication spec into its target.",
+    )
+    return dg.Definitions(assets=assets, resources=resources, jobs=[job])
+
+
+def is_platform_database(connection: ConnectionSpec) -> bool:
+    """A spec connection that is the platform's own database (the shared `postgres`)."""
+    return connection.url_template.strip() == f"${{{PLATFORM_PG_VARIABLE}}}"
+
+
+def upstream_key(
+    table: TableSpec, on_platform: Collection[str], platform_tables: Mapping[str, dg.AssetKey]
+) -> dg.AssetKey | None:
+    """The platform asset a table is copied from: named in the spec (`upstream:
+    silver/silver_stage_1_main`), or found as a table of the platform's database that one of
+    our assets writes; None for a source outside the platform."""
+    named = getattr(table, "upstream", None)  # the spec's `upstream` key, where parsed
+    if named:
+        return dg.AssetKey.from_user_string(named)
+    if table.source_connection in on_platform:
+        return platform_tables.get(str(table.source_table))
+    return None
+
+
+def source_key(table: TableSpec) -> dg.AssetKey:
+    source = table.source_table
+    name = f"{table.source_connection}_{source.schema}_{source.name}"
+    return dg.AssetKey(["replication_sources", table.source_connection, name])
+
+
+def external_sources(tables: Iterable[TableSpec]) -> list[dg.AssetSpec]:
+    """One external asset per source table outside the platform (several copies may share one)."""
+    specs: dict[dg.AssetKey, dg.AssetSpec] = {}
+    for table in tables:
+        key = source_key(table)
+        specs[key] = dg.AssetSpec(
+            key,
+            group_name="replication",
+            kinds={"postgres"},
+            owners=[OWNER],
+            tags=tags("replication", "source"),
+            metadata={"dagster/table_name": str(table.source_table)},
+            description=f"`{table.source_table}` on connection `{table.source_connection}`: "
+            "a source table the platform reads but does not write.",
+        )
+    return list(specs.values())
 
 
 def connection_resource(connection: ConnectionSpec) -> PostgresResource:
@@ -74,11 +152,15 @@ def connection_resource(connection: ConnectionSpec) -> PostgresResource:
 
 
 def asset_key(table: TableSpec) -> dg.AssetKey:
-    return dg.AssetKey([table.target_table.schema, table.target_table.name])
+    target = table.target_table
+    return dg.AssetKey(["replication", target.schema, f"{target.schema}_{target.name}"])
 
 
 def replication_asset(
-    table: TableSpec, retry_policy: dg.RetryPolicy = RETRY_POLICY
+    table: TableSpec,
+    retry_policy: dg.RetryPolicy = RETRY_POLICY,
+    upstream: dg.AssetKey | None = None,
+    on_platform: Collection[str] = (),
 ) -> dg.AssetsDefinition:
     key = asset_key(table)
 
@@ -100,13 +182,29 @@ def replication_asset(
             f"{table.name}: {result.staged_rows} staged, {result.inserted} inserted, "
             f"{result.updated} updated, {result.deleted} deleted in {result.seconds}s"
         )
-        yield dg.MaterializeResult(metadata=_metadata(result))
+        with pg_connection(target) as conn:
+            shape = read_shape(conn, table.target_table)
+        metadata = _metadata(result)
+        if shape is not None:
+            columns = [(c.name, c.type) for c in shape.columns]
+            metadata["dagster/column_schema"] = table_schema(columns)
+        yield dg.MaterializeResult(metadata=metadata)
         yield from _checks(result)
 
     return dg.asset(
         key=key,
+        deps=[upstream or source_key(table)],
+        automation_condition=after_upstream_update() if upstream else None,
         group_name="replication",
         kinds={"postgres"},
+        owners=[OWNER],
+        tags=tags("replication", "serving"),
+        pool=(
+            POSTGRES_POOL
+            if table.target_connection in on_platform
+            else f"postgres_{table.target_connection}"
+        ),
+        metadata=postgres_table(str(table.target_table), None),
         required_resource_keys={table.source_connection, table.target_connection},
         retry_policy=retry_policy,
         check_specs=[
@@ -117,7 +215,7 @@ def replication_asset(
                 description="target rows of the staged keys = staged rows (checksum)",
             ),
         ],
-        description=f"{table.target_table} ← {table.source_connection}:{table.source_table} "
+        description=f"`{table.target_table}` ← `{table.source_connection}:{table.source_table}` "
         f"({table.strategy}"
         + (f", incremental by {table.watermark}" if table.watermark else "")
         + ")",
@@ -125,8 +223,11 @@ def replication_asset(
 
 
 def _metadata(result: CopyResult) -> dict[str, Any]:
+    """The copy's numbers; the target's rows under Dagster's `dagster/row_count`."""
     numbers = asdict(result)
-    return {k: v for k, v in numbers.items() if v is not None and k not in ("status", "error")}
+    dropped = ("status", "error", "table", "target_rows")
+    metadata = {k: v for k, v in numbers.items() if v is not None and k not in dropped}
+    return {**row_count(result.target_rows), **metadata}
 
 
 def _checks(result: CopyResult) -> Iterator[dg.AssetCheckResult]:

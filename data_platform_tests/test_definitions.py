@@ -5,9 +5,16 @@ from pathlib import Path
 
 import dagster as dg
 import psycopg2
+import pytest
 
 from data_platform.core.postgres import PostgresSettings
-from data_platform.definitions import defs
+from data_platform.definitions import (
+    AUTOMATION_SENSOR,
+    DuplicateLabelError,
+    build_definitions,
+    check_labels,
+    defs,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,3 +54,150 @@ def test_dagster_validate_with_instance_on_postgres(pg_url: str, tmp_path: Path)
     with psycopg2.connect(pg_url) as conn, conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM pg_tables WHERE tablename IN ('runs', 'event_logs')")
         assert cur.fetchone()[0] == 2
+
+
+# --- The code location as Dagit shows it: one connected graph, standard metadata, automation ---
+
+SILVER = dg.AssetKey(["silver", "silver_stage_1_main"])
+SERVING = dg.AssetKey(["replication", "serving", "serving_silver_stage_1_main"])
+ROW_WRITING_KINDS = {"postgres", "parquet"}
+
+
+def materializable_specs(definitions: dg.Definitions) -> list[dg.AssetSpec]:
+    graph = definitions.resolve_asset_graph()
+    return [
+        spec
+        for spec in definitions.resolve_all_asset_specs()
+        if graph.get(spec.key).is_materializable
+    ]
+
+
+@pytest.fixture
+def with_serving_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dg.Definitions:
+    """The code location with a replication spec copying the silver table to a serving database."""
+    spec = tmp_path / "replication.yaml"
+    spec.write_text(
+        "connections: {platform: {url: '${DATA_PLATFORM_PG_URL}'},"
+        " serving: {url: '${SERVING_PG_URL}'}}\n"
+        "tables: [{source: {connection: platform, table: public.silver_stage_1_main},\n"
+        "          target: {connection: serving, table: serving.silver_stage_1_main},\n"
+        "          primary_key: [id]}]\n"
+    )
+    monkeypatch.chdir(REPO_ROOT)  # training_tasks.toml, as Dagster starts here
+    return build_definitions({"DATA_PLATFORM_REPLICATION_SPEC": str(spec)})
+
+
+def test_every_label_is_unique() -> None:
+    keys = defs.resolve_asset_graph().get_all_asset_keys()
+    labels = [key.path[-1] for key in keys]
+    assert len(labels) == len(set(labels)), sorted(labels)
+    clash = dg.Definitions(assets=[dg.AssetSpec(["a", "x"]), dg.AssetSpec(["b", "x"])])
+    with pytest.raises(DuplicateLabelError, match="asset labels x are used"):
+        check_labels(clash)
+
+
+def test_every_origin_is_an_external_asset_and_the_graph_is_connected() -> None:
+    graph = defs.resolve_asset_graph()
+    roots = {key for key in graph.get_all_asset_keys() if not graph.get(key).parent_keys}
+    assert all(not graph.get(key).is_materializable for key in roots), roots
+    assert {
+        dg.AssetKey(["tiers", "aws", "aws_raw_snapshots"]),
+        dg.AssetKey(["parts", "suppliers", "demo_site"]),
+        dg.AssetKey(["training", "chat_summary", "chat_summary_producer"]),
+        dg.AssetKey(["raw", "raw_silver_stage_1_main"]),
+    } <= roots
+
+
+def test_assets_that_write_rows_declare_columns_owners_tags_and_descriptions() -> None:
+    specs = materializable_specs(defs)
+    writers = [s for s in specs if s.kinds & ROW_WRITING_KINDS]
+    assert len(writers) >= 10  # silver, parts x2, training x2, tiers x6
+    for spec in writers:
+        assert isinstance(spec.metadata.get("dagster/column_schema"), dg.TableSchema), spec.key
+    for spec in defs.resolve_all_asset_specs():
+        assert spec.owners and {"domain", "layer"} <= set(spec.tags), spec.key
+        assert "<" not in (spec.description or ""), spec.key  # Dagit drops it as a tag
+        if "postgres" in spec.kinds:
+            assert spec.metadata.get("dagster/table_name"), spec.key
+    for spec in specs:
+        assert "dagster/code_references" in spec.metadata, spec.key
+
+
+def test_a_serving_copy_of_silver_has_it_as_parent_and_follows_a_new_partition(
+    with_serving_copy: dg.Definitions,
+) -> None:
+    definitions = with_serving_copy
+    graph = definitions.resolve_asset_graph()
+    assert graph.get(SERVING).parent_keys == {SILVER}
+    assert definitions.get_assets_def(SERVING).op.pool == "postgres_serving"
+    instance = dg.DagsterInstance.ephemeral()
+    selection = dg.AssetSelection.assets(SERVING)
+    first = dg.evaluate_automation_conditions(
+        defs=definitions, instance=instance, asset_selection=selection
+    )
+    assert first.total_requested == 0  # nothing changed
+    area = "서울특별시~강남구"
+    instance.add_dynamic_partitions("silver_area_silver_stage_1_main", [area])
+    partition = dg.MultiPartitionKey({"month": "2024-05-01", "area": area})
+    instance.report_runless_asset_event(dg.AssetMaterialization(SILVER, partition=partition))
+    second = dg.evaluate_automation_conditions(
+        defs=definitions, instance=instance, asset_selection=selection, cursor=first.cursor
+    )
+    assert second.total_requested == 1
+    third = dg.evaluate_automation_conditions(
+        defs=definitions, instance=instance, asset_selection=selection, cursor=second.cursor
+    )
+    assert third.total_requested == 0
+
+
+def test_warm_follows_a_new_hot_day_and_nothing_runs_without_a_change() -> None:
+    hot = dg.AssetKey(["tiers", "gcp", "gcp_hot"])
+    warm = dg.AssetKey(["tiers", "gcp", "gcp_warm"])
+    instance = dg.DagsterInstance.ephemeral()
+    # every event-driven asset: the cron-driven ones would ask for their tick's partition
+    eventful = dg.AssetSelection.assets(warm)
+    first = dg.evaluate_automation_conditions(
+        defs=defs, instance=instance, asset_selection=eventful
+    )
+    assert first.total_requested == 0
+    instance.report_runless_asset_event(dg.AssetMaterialization(hot, partition="2026-02-14"))
+    second = dg.evaluate_automation_conditions(
+        defs=defs, instance=instance, asset_selection=eventful, cursor=first.cursor
+    )
+    assert second.get_requested_partitions(warm) == {"2026-02-01"}
+
+
+def test_freshness_pools_jobs_and_the_automation_sensor() -> None:
+    graph = defs.resolve_asset_graph()
+    fresh = {key for key in graph.get_all_asset_keys() if graph.get(key).freshness_policy}
+    for provider in ("aws", "azure", "gcp"):
+        assert {
+            dg.AssetKey(["tiers", provider, f"{provider}_hot"]),
+            dg.AssetKey(["tiers", provider, f"{provider}_warm"]),
+        } <= fresh
+    assert dg.AssetKey(["parts", "parts_prices"]) in fresh
+    assert dg.AssetKey(["training", "chat_summary", "chat_summary_dataset"]) in fresh
+    assert defs.get_assets_def(SILVER).op.pool == "postgres_platform"
+    assert defs.get_assets_def(dg.AssetKey(["parts", "parts_prices"])).op.pool == (
+        "postgres_platform"
+    )
+    assert {job.name for job in defs.jobs} >= {
+        "silver_stage_1_main_job",
+        "parts_job",
+        "training_job",
+        "tiers_hot_job",
+        "tiers_warm_job",
+    }
+    sensor = defs.resolve_sensor_def(AUTOMATION_SENSOR)
+    assert isinstance(sensor, dg.AutomationConditionSensorDefinition)
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    conditioned = {k for k in graph.get_all_asset_keys() if graph.get(k).automation_condition}
+    assert dg.AssetKey(["tiers", "aws", "aws_warm"]) in conditioned
+    assert dg.AssetKey(["parts", "parts_prices"]) in conditioned
+    # the hand-written schedules and the warm-after-hot sensors are gone
+    assert not defs.schedules
+    assert {s.name for s in defs.sensors} == {
+        AUTOMATION_SENSOR,
+        "silver_raw_files",
+        "parts_run_failure_to_slack",
+    }

@@ -190,3 +190,25 @@ def test_losing_a_merge_race_raises_conflict_and_leaves_no_files(local_store):
     assert verify_month("aws", "2026-01", store=local_store).manifest.processed_count == 25
     with pytest.raises(PreconditionFailed):
         local_store.put_if_absent(keys[0], b"hot files are written once")
+
+
+def test_a_tiers_error_fails_the_step_with_its_message_and_no_chained_traceback(tmp_path):
+    from data_platform.tiers.defs.assets import hot_asset
+
+    aws = AwsSessionResource()
+    resources = {
+        "raw_store": ObjectStoreResource(url=str(tmp_path / "raw"), aws=aws),
+        "tiers_store": TiersStoreResource(url=str(tmp_path / "lake"), aws=aws, environment="nope"),
+    }
+    daily = dg.DailyPartitionsDefinition(start_date="2026-01-01")
+    result = dg.materialize(
+        [hot_asset("aws", daily)],
+        resources=resources,
+        partition_key="2026-01-23",
+        raise_on_error=False,
+    )
+    [failure] = result.get_step_failure_events()
+    error = failure.step_failure_data.error
+    assert error.message.startswith("dagster._core.definitions.events.Failure: environment 'nope'")
+    assert error.cause is None and error.context is None  # no engine traceback behind it
+    assert failure.step_failure_data.user_failure_data.description.startswith("environment")

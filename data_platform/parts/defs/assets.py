@@ -14,6 +14,7 @@ from data_platform.dagster_common import (
     failure_on,
     postgres_table,
     row_count,
+    table_schema,
     tags,
 )
 from data_platform.parts.defs.automation import CONDITION, PRICES_FRESHNESS, TIMEZONE
@@ -40,6 +41,13 @@ PRICES_COLUMNS = (  # parts.load's table
     ("extracted_at", "date"),
     ("updated_at", "timestamptz"),
 )
+
+
+STAGE_METADATA = {
+    # price_ranges' Parquet file has the table's columns but `updated_at`
+    "price_ranges": {"dagster/column_schema": table_schema(PRICES_COLUMNS[:-1])},
+    "prices": postgres_table(PRICES_TABLE, PRICES_COLUMNS),
+}
 
 
 def asset_key(stage: str) -> dg.AssetKey:
@@ -90,16 +98,17 @@ def stage_asset(
             )
 
     prices = stage == "prices"
+    kinds = {"price_ranges": {"parquet"}, "prices": {"postgres"}}.get(stage, {"python"})
     return dg.asset(
         key=asset_key(stage),
         deps=[asset_key(STAGES[index - 1])] if index else [site_key(s) for s in suppliers],
         partitions_def=partitions,
         retry_policy=RETRY,
         group_name="parts",
-        kinds={"postgres"} if prices else {"python"},
+        kinds=kinds,
         owners=[OWNER],
-        tags=tags("parts", "mart" if prices else "crawl"),
-        metadata=postgres_table(PRICES_TABLE, PRICES_COLUMNS) if prices else None,
+        tags=tags("parts", "crawl" if kinds == {"python"} else "mart"),
+        metadata=STAGE_METADATA.get(stage),
         pool=POSTGRES_POOL if prices else None,
         automation_condition=CONDITION,
         freshness_policy=PRICES_FRESHNESS if prices else None,

@@ -96,6 +96,7 @@ def hot_asset(provider: str, partitions: dg.DailyPartitionsDefinition) -> Any:
 
         window = context.partition_time_window
         with failure_on((TiersError, ObjectStoreError)):
+            prefix = get_config(provider).hot_prefix(tiers_store.environment)
             result = ingest_raw(
                 provider,
                 window.start,
@@ -105,7 +106,6 @@ def hot_asset(provider: str, partitions: dg.DailyPartitionsDefinition) -> Any:
                 environment=tiers_store.environment,
             )
         context.log.info(f"{result.slots} raw slots, {result.written} hot files written")
-        prefix = get_config(provider).hot_prefix(tiers_store.environment)
         return dg.MaterializeResult(
             metadata={
                 **row_count(result.rows),  # change rows written this run
@@ -146,6 +146,7 @@ def warm_asset(provider: str, partitions: dg.MonthlyPartitionsDefinition) -> Any
         store, environment = tiers_store.store(), tiers_store.environment
         try:
             with failure_on((TiersError, ObjectStoreError)):
+                prefix = get_config(provider).warm_prefix(environment)
                 result = compact_month(provider, month, store=store, environment=environment)
         except ConcurrencyConflictError as exc:
             wait = conflict_backoff(context.retry_number)
@@ -160,7 +161,6 @@ def warm_asset(provider: str, partitions: dg.MonthlyPartitionsDefinition) -> Any
             )
             return
         rows = sum(entry.rows or 0 for entry in report.manifest.live_files())
-        prefix = get_config(provider).warm_prefix(environment)
         yield dg.MaterializeResult(
             metadata={
                 **row_count(rows),  # rows in the month's live warm files

@@ -21,6 +21,8 @@ from data_platform.training.tasks import configured_tasks
 
 TRAINING_TASKS_FILE = Path("training_tasks.toml")  # tasks that get training assets
 AUTOMATION_SENSOR = "platform_automation"
+HOT_TIERS_SENSOR = "tiers_hot_automation"
+HOT_TIERS = dg.AssetSelection.tag("layer", "hot")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GIT_URL_VARIABLE = "DATA_PLATFORM_GIT_URL"  # e.g. https://github.com/org/data-platform
 GIT_BRANCH_VARIABLE = "DATA_PLATFORM_GIT_BRANCH"
@@ -77,15 +79,28 @@ def _link_code(assets: Iterable[Any], env: Mapping[str, str]) -> list[Any]:
     )
 
 
-def automation_sensor() -> dg.AutomationConditionSensorDefinition:
-    return dg.AutomationConditionSensorDefinition(
-        AUTOMATION_SENSOR,
-        target=dg.AssetSelection.all(),
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        minimum_interval_seconds=30,
-        description="Evaluates every asset's AutomationCondition: warm tiers after hot, serving "
-        "copies after their upstream, parts and training datasets on cron.",
-    )
+def automation_sensors() -> list[dg.AutomationConditionSensorDefinition]:
+    """Every asset's AutomationCondition is evaluated, on by default; only the hot tiers' 10-minute
+    cadence waits to be switched on where raw snapshots arrive (the old schedule was off too:
+    three providers every 10 minutes would fill an idle deployment with empty runs)."""
+    return [
+        dg.AutomationConditionSensorDefinition(
+            AUTOMATION_SENSOR,
+            target=dg.AssetSelection.all() - HOT_TIERS,
+            default_status=dg.DefaultSensorStatus.RUNNING,
+            minimum_interval_seconds=30,
+            description="Evaluates the AutomationConditions: warm tiers after hot, serving "
+            "copies after their upstream, parts and training datasets on cron.",
+        ),
+        dg.AutomationConditionSensorDefinition(
+            HOT_TIERS_SENSOR,
+            target=HOT_TIERS,
+            default_status=dg.DefaultSensorStatus.STOPPED,
+            minimum_interval_seconds=30,
+            description="Hot tiers every 10 minutes (today's partition); switch on where the "
+            "providers' raw snapshots arrive.",
+        ),
+    ]
 
 
 def build_definitions(env: Mapping[str, str] = os.environ) -> dg.Definitions:
@@ -105,7 +120,7 @@ def build_definitions(env: Mapping[str, str] = os.environ) -> dg.Definitions:
     merged = dg.Definitions.merge(
         *domains,
         dg.Definitions(
-            resources=resources, executor=platform_executor, sensors=[automation_sensor()]
+            resources=resources, executor=platform_executor, sensors=automation_sensors()
         ),
     )
     definitions = dg.Definitions(

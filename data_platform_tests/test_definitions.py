@@ -10,6 +10,7 @@ import pytest
 from data_platform.core.postgres import PostgresSettings
 from data_platform.definitions import (
     AUTOMATION_SENSOR,
+    HOT_TIERS_SENSOR,
     DuplicateLabelError,
     build_definitions,
     check_labels,
@@ -191,6 +192,11 @@ def test_freshness_pools_jobs_and_the_automation_sensor() -> None:
     sensor = defs.resolve_sensor_def(AUTOMATION_SENSOR)
     assert isinstance(sensor, dg.AutomationConditionSensorDefinition)
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    hot_sensor = defs.resolve_sensor_def(HOT_TIERS_SENSOR)
+    assert hot_sensor.default_status == dg.DefaultSensorStatus.STOPPED
+    hot_keys = {dg.AssetKey(["tiers", p, f"{p}_hot"]) for p in ("aws", "azure", "gcp")}
+    assert hot_sensor.asset_selection.resolve(graph) == hot_keys
+    assert not sensor.asset_selection.resolve(graph) & hot_keys
     conditioned = {k for k in graph.get_all_asset_keys() if graph.get(k).automation_condition}
     assert dg.AssetKey(["tiers", "aws", "aws_warm"]) in conditioned
     assert dg.AssetKey(["parts", "parts_prices"]) in conditioned
@@ -198,6 +204,7 @@ def test_freshness_pools_jobs_and_the_automation_sensor() -> None:
     assert not defs.schedules
     assert {s.name for s in defs.sensors} == {
         AUTOMATION_SENSOR,
+        HOT_TIERS_SENSOR,
         "silver_raw_files",
         "parts_run_failure_to_slack",
     }

@@ -26,6 +26,29 @@ def tags(domain: str, layer: str) -> dict[str, str]:
     return {"domain": domain, "layer": layer}
 
 
+def external_asset(
+    key: dg.AssetKey,
+    *,
+    domain: str,
+    layer: str,
+    description: str,
+    kind: str | None = None,
+    group: str | None = None,
+    **spec: Any,
+) -> dg.AssetSpec:
+    """An origin outside the platform (a producer, a site, a source table): a node in the graph
+    that the platform never materializes."""
+    return dg.AssetSpec(
+        key,
+        group_name=group or domain,
+        kinds={kind} if kind else None,
+        owners=[OWNER],
+        tags=tags(domain, layer),
+        description=description,
+        **spec,
+    )
+
+
 def table_schema(columns: Iterable[tuple[str, str]]) -> dg.TableSchema:
     return dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in columns])
 

@@ -16,6 +16,7 @@ from data_platform.definitions import (
     check_labels,
     defs,
 )
+from data_platform_tests.automation import AutomationTicks
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -131,41 +132,22 @@ def test_a_serving_copy_of_silver_has_it_as_parent_and_follows_a_new_partition(
     graph = definitions.resolve_asset_graph()
     assert graph.get(SERVING).parent_keys == {SILVER}
     assert definitions.get_assets_def(SERVING).op.pool == "postgres_serving"
-    instance = dg.DagsterInstance.ephemeral()
-    selection = dg.AssetSelection.assets(SERVING)
-    first = dg.evaluate_automation_conditions(
-        defs=definitions, instance=instance, asset_selection=selection
-    )
-    assert first.total_requested == 0  # nothing changed
+    ticks = AutomationTicks(definitions, SERVING)
+    assert ticks.tick() == {}  # nothing changed
     area = "서울특별시~강남구"
-    instance.add_dynamic_partitions("silver_area_silver_stage_1_main", [area])
-    partition = dg.MultiPartitionKey({"month": "2024-05-01", "area": area})
-    instance.report_runless_asset_event(dg.AssetMaterialization(SILVER, partition=partition))
-    second = dg.evaluate_automation_conditions(
-        defs=definitions, instance=instance, asset_selection=selection, cursor=first.cursor
-    )
-    assert second.total_requested == 1
-    third = dg.evaluate_automation_conditions(
-        defs=definitions, instance=instance, asset_selection=selection, cursor=second.cursor
-    )
-    assert third.total_requested == 0
+    ticks.instance.add_dynamic_partitions("silver_area_silver_stage_1_main", [area])
+    ticks.materialized(SILVER, str(dg.MultiPartitionKey({"month": "2024-05-01", "area": area})))
+    assert ticks.tick() == {SERVING: {None}}
+    assert ticks.tick() == {}
 
 
 def test_warm_follows_a_new_hot_day_and_nothing_runs_without_a_change() -> None:
     hot = dg.AssetKey(["tiers", "gcp", "gcp_hot"])
     warm = dg.AssetKey(["tiers", "gcp", "gcp_warm"])
-    instance = dg.DagsterInstance.ephemeral()
-    # every event-driven asset: the cron-driven ones would ask for their tick's partition
-    eventful = dg.AssetSelection.assets(warm)
-    first = dg.evaluate_automation_conditions(
-        defs=defs, instance=instance, asset_selection=eventful
-    )
-    assert first.total_requested == 0
-    instance.report_runless_asset_event(dg.AssetMaterialization(hot, partition="2026-02-14"))
-    second = dg.evaluate_automation_conditions(
-        defs=defs, instance=instance, asset_selection=eventful, cursor=first.cursor
-    )
-    assert second.get_requested_partitions(warm) == {"2026-02-01"}
+    ticks = AutomationTicks(defs, warm)
+    assert ticks.tick() == {}
+    ticks.materialized(hot, "2026-02-14")
+    assert ticks.tick() == {warm: {"2026-02-01"}}
 
 
 def test_freshness_pools_jobs_and_the_automation_sensor() -> None:

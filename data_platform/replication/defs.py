@@ -24,6 +24,7 @@ from data_platform.dagster_common import (
     POSTGRES_POOL,
     after_upstream_update,
     asset_job,
+    external_asset,
     postgres_table,
     row_count,
     table_schema,
@@ -125,12 +126,11 @@ def external_sources(tables: Iterable[TableSpec]) -> list[dg.AssetSpec]:
     specs: dict[dg.AssetKey, dg.AssetSpec] = {}
     for table in tables:
         key = source_key(table)
-        specs[key] = dg.AssetSpec(
+        specs[key] = external_asset(
             key,
-            group_name="replication",
-            kinds={"postgres"},
-            owners=[OWNER],
-            tags=tags("replication", "source"),
+            domain="replication",
+            layer="source",
+            kind="postgres",
             metadata={"dagster/table_name": str(table.source_table)},
             description=f"`{table.source_table}` on connection `{table.source_connection}`: "
             "a source table the platform reads but does not write.",

@@ -17,6 +17,7 @@ from data_platform.dagster_common import (
     OWNER,
     asset_job,
     check_spec,
+    external_asset,
     failure_on,
     on_cron_latest,
     row_count,
@@ -92,11 +93,10 @@ def defs(tasks: Sequence[str]) -> dg.Definitions:
 
 
 def producer_spec(task: str) -> dg.AssetSpec:
-    return dg.AssetSpec(
+    return external_asset(
         producer_key(task),
-        group_name="training",
-        owners=[OWNER],
-        tags=tags("training", "source"),
+        domain="training",
+        layer="source",
         description=f"The service that writes {task} samples through `write_training_sample` "
         "(outside the platform).",
     )

@@ -17,6 +17,7 @@ from data_platform.resources import (
     PostgresResource,
     shared_resources,
 )
+from data_platform_tests.automation import AutomationTicks
 
 SEOUL = ZoneInfo("Asia/Seoul")
 FAST_DEMO = """code = "demo"
@@ -75,25 +76,16 @@ def _with_shared_resources(suppliers: list[str]) -> dg.Definitions:
     )
 
 
-def _requested(ticks: list[datetime]) -> list[set[str]]:
-    """What the automation conditions request at each evaluation time, in turn."""
-    definitions = _with_shared_resources(["demo", "other"])
-    instance = dg.DagsterInstance.ephemeral()
-    cursor, requested = None, []
-    for tick in ticks:
-        result = dg.evaluate_automation_conditions(
-            defs=definitions, instance=instance, evaluation_time=tick, cursor=cursor
-        )
-        cursor = result.cursor
-        requested.append(
-            {str(p) for p in result.get_requested_partitions(parts_defs.asset_key("requests"))}
-        )
-        every_stage = {
-            str(p)
-            for stage in parts_defs.STAGES
-            for p in result.get_requested_partitions(parts_defs.asset_key(stage))
-        }
-        assert every_stage == requested[-1]  # all six stages in the same tick
+def _requested(ticks_at: list[datetime]) -> list[set[str | None]]:
+    """The partitions requested at each evaluation time, in turn (the same for every stage)."""
+    keys = [parts_defs.asset_key(stage) for stage in parts_defs.STAGES]
+    ticks = AutomationTicks(_with_shared_resources(["demo", "other"]), *keys)
+    requested = []
+    for at in ticks_at:
+        by_stage = ticks.tick(at)
+        partitions = set().union(*by_stage.values())
+        assert not by_stage or by_stage == {key: partitions for key in keys}  # all six stages
+        requested.append(partitions)
     return requested
 
 

@@ -11,6 +11,7 @@ from data_platform.replication import defs as replication
 from data_platform.replication.errors import SpecError
 from data_platform.replication.spec import parse_spec
 from data_platform.resources import PostgresResource
+from data_platform_tests.automation import AutomationTicks
 from data_platform_tests.replication.conftest import execute, fetch
 from data_platform_tests.replication.test_engine import make_source
 
@@ -159,18 +160,8 @@ def test_a_copy_of_a_silver_table_depends_on_it_and_runs_after_it() -> None:
     copy_key = dg.AssetKey(["replication", "serving", "serving_stage_1_main"])
     assert definitions.resolve_asset_graph().get(copy_key).parent_keys == {SILVER}
     assert copies.assets[0].op.pool == "postgres_serving"
-    instance = dg.DagsterInstance.ephemeral()
-    selection = dg.AssetSelection.assets(copy_key)
-    first = dg.evaluate_automation_conditions(
-        defs=definitions, instance=instance, asset_selection=selection
-    )
-    assert first.total_requested == 0  # nothing new upstream
-    instance.report_runless_asset_event(dg.AssetMaterialization(SILVER))
-    second = dg.evaluate_automation_conditions(
-        defs=definitions, instance=instance, asset_selection=selection, cursor=first.cursor
-    )
-    assert second.total_requested == 1
-    third = dg.evaluate_automation_conditions(
-        defs=definitions, instance=instance, asset_selection=selection, cursor=second.cursor
-    )
-    assert third.total_requested == 0
+    ticks = AutomationTicks(definitions, copy_key)
+    assert ticks.tick() == {}  # nothing new upstream
+    ticks.materialized(SILVER)
+    assert ticks.tick() == {copy_key: {None}}
+    assert ticks.tick() == {}

@@ -25,6 +25,7 @@ from data_platform.tiers.defs import (
 )
 from data_platform.tiers.ingest import raw_key
 from data_platform.tiers.verify import verify_month
+from data_platform_tests.automation import AutomationTicks
 from data_platform_tests.tiers.conftest import upload_slots
 
 DAY = datetime(2026, 1, 23, tzinfo=UTC)
@@ -100,24 +101,11 @@ def with_raw_store() -> dg.Definitions:
 
 
 def test_a_new_hot_day_requests_its_warm_month_and_nothing_else():
-    definitions = with_raw_store()
-    instance = dg.DagsterInstance.ephemeral()
-    warm = dg.AssetSelection.assets(warm_key("aws"))
-    first = dg.evaluate_automation_conditions(
-        defs=definitions, instance=instance, asset_selection=warm
-    )
-    assert first.total_requested == 0  # nothing changed yet
-    instance.report_runless_asset_event(
-        dg.AssetMaterialization(asset_key=hot_key("aws"), partition="2026-01-23")
-    )
-    second = dg.evaluate_automation_conditions(
-        defs=definitions, instance=instance, asset_selection=warm, cursor=first.cursor
-    )
-    assert second.get_requested_partitions(warm_key("aws")) == {"2026-01-01"}
-    third = dg.evaluate_automation_conditions(
-        defs=definitions, instance=instance, asset_selection=warm, cursor=second.cursor
-    )
-    assert third.total_requested == 0  # handled: requested once
+    ticks = AutomationTicks(with_raw_store(), warm_key("aws"))
+    assert ticks.tick() == {}  # nothing changed yet
+    ticks.materialized(hot_key("aws"), "2026-01-23")
+    assert ticks.tick() == {warm_key("aws"): {"2026-01-01"}}
+    assert ticks.tick() == {}  # handled: requested once
 
 
 def test_hot_tier_runs_today_on_its_cron_and_both_tiers_carry_freshness():
@@ -127,21 +115,11 @@ def test_hot_tier_runs_today_on_its_cron_and_both_tiers_carry_freshness():
     assert isinstance(hot.freshness_policy, dg.FreshnessPolicy)
     assert isinstance(warm.freshness_policy, dg.FreshnessPolicy)
     assert hot.parent_keys == {raw_snapshots_key("aws")}
-    instance = dg.DagsterInstance.ephemeral()
-    selection = dg.AssetSelection.assets(hot_key("aws"))
+    ticks = AutomationTicks(definitions, hot_key("aws"))
     tick = datetime.now(UTC).replace(minute=1, second=0, microsecond=0)
-    first = dg.evaluate_automation_conditions(
-        defs=definitions, instance=instance, asset_selection=selection, evaluation_time=tick
-    )
+    assert ticks.tick(tick) == {}
     later = tick + timedelta(minutes=2)  # past the :02 tick
-    second = dg.evaluate_automation_conditions(
-        defs=definitions,
-        instance=instance,
-        asset_selection=selection,
-        evaluation_time=later,
-        cursor=first.cursor,
-    )
-    assert second.get_requested_partitions(hot_key("aws")) == {later.strftime("%Y-%m-%d")}
+    assert ticks.tick(later) == {hot_key("aws"): {later.strftime("%Y-%m-%d")}}
 
 
 def test_conflict_backoff_grows_with_jitter():

@@ -24,6 +24,7 @@ from data_platform.training.defs import (
     samples_key,
 )
 from data_platform.training.tasks import configured_tasks
+from data_platform_tests.automation import AutomationTicks
 
 DAY = datetime(2026, 2, 9, 10, tzinfo=UTC)
 
@@ -128,19 +129,8 @@ def test_datasets_are_built_on_cron_for_yesterday_and_today(monkeypatch, tmp_pat
     dataset = graph.get(dataset_key("ocr"))
     assert isinstance(dataset.freshness_policy, dg.FreshnessPolicy)
     assert graph.get(samples_key("ocr")).parent_keys == {producer_key("ocr")}
-    instance = dg.DagsterInstance.ephemeral()
-    selection = dg.AssetSelection.assets(dataset_key("ocr"))
+    ticks = AutomationTicks(definitions, dataset_key("ocr"))
     before = datetime(2026, 3, 5, 0, 5, tzinfo=UTC)
-    first = dg.evaluate_automation_conditions(
-        defs=definitions, instance=instance, asset_selection=selection, evaluation_time=before
-    )
-    assert first.total_requested == 0
+    assert ticks.tick(before) == {}
     after = before.replace(minute=15)  # past the 00:10 tick
-    second = dg.evaluate_automation_conditions(
-        defs=definitions,
-        instance=instance,
-        asset_selection=selection,
-        evaluation_time=after,
-        cursor=first.cursor,
-    )
-    assert second.get_requested_partitions(dataset_key("ocr")) == {"2026-03-04", "2026-03-05"}
+    assert ticks.tick(after) == {dataset_key("ocr"): {"2026-03-04", "2026-03-05"}}

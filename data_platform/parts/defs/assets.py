@@ -11,6 +11,7 @@ import dagster as dg
 from data_platform.dagster_common import (
     OWNER,
     POSTGRES_POOL,
+    external_asset,
     failure_on,
     postgres_table,
     row_count,
@@ -69,12 +70,11 @@ def parts_partitions(suppliers: Sequence[str]) -> dg.MultiPartitionsDefinition:
 
 
 def site_spec(supplier: str) -> dg.AssetSpec:
-    return dg.AssetSpec(
+    return external_asset(
         site_key(supplier),
-        group_name="parts",
-        kinds={"web"},
-        owners=[OWNER],
-        tags=tags("parts", "source"),
+        domain="parts",
+        layer="source",
+        kind="web",
         description=f"Supplier `{supplier}`'s web site, which the crawl reads (outside the "
         "platform); its base URL is in the supplier's config.",
     )

@@ -15,6 +15,7 @@ from data_platform.core.postgres import PostgresError
 from data_platform.dagster_common import (
     OWNER,
     POSTGRES_POOL,
+    external_asset,
     failure_on,
     postgres_table,
     row_count,
@@ -72,13 +73,13 @@ def snapshot_of(key: str | dg.MultiPartitionKey) -> SnapshotKey:
 
 
 def raw_spec(dataset: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetSpec:
-    return dg.AssetSpec(
+    return external_asset(
         raw_key(dataset),
         partitions_def=partitions_def,
-        group_name="raw",
-        kinds={"s3"},
-        owners=[OWNER],
-        tags=tags("silver", "raw"),
+        group="raw",
+        kind="s3",
+        domain="silver",
+        layer="raw",
         description=f"Raw files of `{dataset}` in the raw store, under "
         f"`{dataset}/year=YYYY/month=M/region=…/sigungu=…/`; observed by the "
         f"{SENSOR_NAME} sensor (keys, sizes, etags per partition). Written by the producers "

@@ -13,7 +13,14 @@ from typing import Any
 import dagster as dg
 
 from data_platform.core.objectstore import ObjectStoreError
-from data_platform.dagster_common import OWNER, failure_on, row_count, tags, uri
+from data_platform.dagster_common import (
+    OWNER,
+    external_asset,
+    failure_on,
+    row_count,
+    tags,
+    uri,
+)
 from data_platform.resources import ObjectStoreResource
 from data_platform.tiers.config import TiersError, get_config
 from data_platform.tiers.defs.automation import (
@@ -61,12 +68,11 @@ def conflict_backoff(retry_number: int) -> float:
 
 
 def raw_snapshots_spec(provider: str) -> dg.AssetSpec:
-    return dg.AssetSpec(
+    return external_asset(
         raw_snapshots_key(provider),
-        group_name="tiers",
-        kinds={"s3"},
-        owners=[OWNER],
-        tags=tags("tiers", "raw"),
+        domain="tiers",
+        layer="raw",
+        kind="s3",
         description=f"{provider}'s raw 10-minute snapshots in the raw store, "
         f"`rawdata/{provider}/YYYY/MM/DD/HH-MM.parquet` (or `.csv.gz`); written by the "
         "collector outside the platform.",

@@ -165,3 +165,26 @@ def test_a_copy_of_a_silver_table_depends_on_it_and_runs_after_it() -> None:
     ticks.materialized(SILVER)
     assert ticks.tick() == {copy_key: {None}}
     assert ticks.tick() == {}
+
+
+def test_an_upstream_named_in_the_spec_is_the_parent() -> None:
+    """`upstream: silver/silver_stage_1_main` on a table (read as the table spec's attribute)."""
+    from dataclasses import dataclass, fields
+
+    from data_platform.replication.spec import ReplicationSpec, TableSpec
+
+    @dataclass(frozen=True)
+    class WithUpstream(TableSpec):
+        upstream: str | None = None
+
+    plain = spec()
+    [table] = plain.tables
+    named = WithUpstream(
+        **{f.name: getattr(table, f.name) for f in fields(table)},
+        upstream="silver/silver_stage_1_main",
+    )
+    copies = replication.defs(ReplicationSpec(plain.connections, (named,)))
+    [asset] = [a for a in copies.assets if isinstance(a, dg.AssetsDefinition)]
+    assert asset.dependency_keys == {SILVER}
+    assert asset.specs_by_key[asset.key].automation_condition is not None
+    assert len(copies.assets) == 1  # no external source asset for it

@@ -67,6 +67,9 @@ def test_a_day_materializes_every_stage(supplier, webhook, pg_url, tmp_path: Pat
         cur.execute("SELECT count(*), min(extracted_at)::text FROM parts_prices")
         assert cur.fetchone() == (upserted, "2026-11-20")
     assert upserted == 20  # 10 part names x 2 car types
+    parquet = by_asset["price_ranges"]["dagster/uri"].value
+    assert parquet == f"{tmp_path / 'raw'}/mart/parts/demo/date=2026-11-20/prices.parquet"
+    assert Path(parquet).is_file()
     assert len(webhook.texts) == 2 and f"{upserted} rows upserted" in webhook.texts[1]
 
 

@@ -17,6 +17,7 @@ from data_platform.dagster_common import (
     row_count,
     table_schema,
     tags,
+    uri,
 )
 from data_platform.parts.defs.automation import CONDITION, PRICES_FRESHNESS, TIMEZONE
 from data_platform.parts.defs.resources import PartsResource
@@ -93,9 +94,14 @@ def stage_asset(
         raw_store: ObjectStoreResource,
     ) -> dg.MaterializeResult:
         with failure_on((PartsError,)):
-            return dg.MaterializeResult(
-                metadata=run_stage(day_run(context, parts, postgres, raw_store))
-            )
+            run = day_run(context, parts, postgres, raw_store)
+            metadata = run_stage(run)
+        if stage == "price_ranges":
+            from data_platform.parts.page_requests import mart_key
+
+            mart_url = parts.mart_store_url() or raw_store.url
+            metadata.update(uri(f"{mart_url.rstrip('/')}/{mart_key(run.supplier, run.day)}"))
+        return dg.MaterializeResult(metadata=metadata)
 
     prices = stage == "prices"
     kinds = {"price_ranges": {"parquet"}, "prices": {"postgres"}}.get(stage, {"python"})

@@ -113,8 +113,8 @@ def samples_asset(task: str) -> Any:
             asset_key=key,
             data_version=dg.DataVersion(version),
             metadata={
+                **row_count(entry["samples"]),
                 "files": entry["files"],
-                "samples": entry["samples"],
                 "bytes": entry["bytes"],
                 "first_day": str(entry.get("first_day")),
                 "last_day": str(entry.get("last_day")),

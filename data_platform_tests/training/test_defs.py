@@ -60,7 +60,7 @@ def test_observe_and_a_clean_day(store_env: str) -> None:
     [event] = observed.get_asset_observation_events()
     assert event.asset_key == samples_key("ocr")
     metadata = event.asset_observation_data.asset_observation.metadata
-    assert metadata["files"].value == 2 and metadata["samples"].value == 13
+    assert metadata["files"].value == 2 and metadata["dagster/row_count"].value == 13
     assert metadata["last_day"].value == "2026-02-10"
 
     result = dg.materialize(

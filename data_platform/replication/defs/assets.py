@@ -1,15 +1,6 @@
-"""Dagster side of replication: one asset per spec table (key
-`replication/<target schema>/<target schema>_<target table>`, group `replication`), a
-PostgresResource per spec connection, run metadata with the copy's numbers, checks for count and
-checksum parity, and retries for connection errors only.
+"""Replication assets: one per spec table, downstream of the platform asset it copies or of an
+external asset naming its source."""
 
-Lineage: a table copied from a table this platform materializes (a silver table, parts prices)
-depends on that asset and runs after it (automation condition); any other source is an external
-asset `replication_sources/<connection>/<connection>_<schema>_<table>`.
-The work happens in the engine (`DataCopyEngine`); this module only maps it onto Dagster.
-"""
-
-import re
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import asdict
 from typing import Any
@@ -20,10 +11,8 @@ from data_platform.core.postgres import PostgresError
 from data_platform.core.postgres import connection as pg_connection
 from data_platform.dagster_common import (
     OWNER,
-    PLATFORM_PG_VARIABLE,
     POSTGRES_POOL,
     after_upstream_update,
-    asset_job,
     external_asset,
     postgres_table,
     row_count,
@@ -31,74 +20,15 @@ from data_platform.dagster_common import (
     tags,
 )
 from data_platform.replication.catalog import read_shape
+from data_platform.replication.defs.checks import check_results, check_specs
 from data_platform.replication.engine import CopyResult, DataCopyEngine
-from data_platform.replication.errors import IntegrityMismatchError, ReplicationError, SpecError
-from data_platform.replication.spec import (
-    ConnectionSpec,
-    ReplicationSpec,
-    TableSpec,
-    load_spec,
-    spec_path,
-)
-from data_platform.resources import PostgresResource
+from data_platform.replication.errors import IntegrityMismatchError, ReplicationError
+from data_platform.replication.spec import TableSpec
 
-CHECK_COUNTS = "staged_rows_match_source"
-CHECK_CHECKSUM = "target_checksum_matches_staged"
 # Connection trouble is worth retrying; bad input (Failure with allow_retries=False) is not.
 RETRY_POLICY = dg.RetryPolicy(
     max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
-_RESOURCE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-JOB_NAME = "replication_job"
-
-
-def defs_from_environment(
-    env: Mapping[str, str],
-    reserved_resource_keys: Collection[str] = (),
-    platform_tables: Mapping[str, dg.AssetKey] | None = None,
-) -> dg.Definitions:
-    """The assets of ./replication.yaml (or $DATA_PLATFORM_REPLICATION_SPEC); none without it."""
-    path = spec_path(env)
-    if not path.is_file():
-        return dg.Definitions()
-    return defs(load_spec(path), reserved_resource_keys, platform_tables=platform_tables)
-
-
-def defs(
-    spec: ReplicationSpec,
-    reserved_resource_keys: Collection[str] = (),
-    retry_policy: dg.RetryPolicy = RETRY_POLICY,
-    platform_tables: Mapping[str, dg.AssetKey] | None = None,
-) -> dg.Definitions:
-    """`platform_tables` maps `schema.table` of the platform's database to the asset writing it,
-    so a copy of one of them depends on that asset."""
-    resources = {}
-    for name, connection in spec.connections.items():
-        if not _RESOURCE_KEY.match(name) or name in reserved_resource_keys:
-            taken = ", ".join(sorted(reserved_resource_keys))
-            raise SpecError(
-                f"connection {name!r}: Dagster needs a resource name of letters, digits and _ "
-                f"that is not one of {taken}; rename it"
-            )
-        resources[name] = connection_resource(connection)
-    on_platform = {n for n, c in spec.connections.items() if is_platform_database(c)}
-    upstreams = {t.name: upstream_key(t, on_platform, platform_tables or {}) for t in spec.tables}
-    assets: list[Any] = [
-        replication_asset(table, retry_policy, upstreams[table.name], on_platform)
-        for table in spec.tables
-    ]
-    assets += external_sources(t for t in spec.tables if upstreams[t.name] is None)
-    job = asset_job(
-        JOB_NAME,
-        [asset_key(t) for t in spec.tables],
-        "Copy every table of the replication spec into its target.",
-    )
-    return dg.Definitions(assets=assets, resources=resources, jobs=[job])
-
-
-def is_platform_database(connection: ConnectionSpec) -> bool:
-    """A spec connection that is the platform's own database (the shared `postgres`)."""
-    return connection.url_template.strip() == f"${{{PLATFORM_PG_VARIABLE}}}"
 
 
 def upstream_key(
@@ -138,19 +68,6 @@ def external_sources(tables: Iterable[TableSpec]) -> list[dg.AssetSpec]:
     return list(specs.values())
 
 
-def connection_resource(connection: ConnectionSpec) -> PostgresResource:
-    """`${VAR}` becomes an EnvVar (Dagit shows its name, never the value)."""
-    variables = connection.variables()
-    if not variables:
-        return PostgresResource(url=connection.url_template)
-    if connection.url_template == f"${{{variables[0]}}}":
-        return PostgresResource(url=dg.EnvVar(variables[0]))
-    raise SpecError(
-        f"connection {connection.name!r}: in Dagster the url must be one ${{VAR}} holding the "
-        "whole URL (or a URL without variables)"
-    )
-
-
 def asset_key(table: TableSpec) -> dg.AssetKey:
     target = table.target_table
     return dg.AssetKey(["replication", target.schema, f"{target.schema}_{target.name}"])
@@ -172,7 +89,7 @@ def replication_asset(
             result = engine.copy_with_staging_table(**table.copy_arguments())
         except IntegrityMismatchError as exc:
             if exc.numbers is not None:
-                yield from _checks(exc.numbers)
+                yield from check_results(exc.numbers)
             raise dg.Failure(str(exc), allow_retries=False) from None
         except ReplicationError as exc:
             raise dg.Failure(str(exc), allow_retries=False) from None
@@ -189,7 +106,7 @@ def replication_asset(
             columns = [(c.name, c.type) for c in shape.columns]
             metadata["dagster/column_schema"] = table_schema(columns)
         yield dg.MaterializeResult(metadata=metadata)
-        yield from _checks(result)
+        yield from check_results(result)
 
     return dg.asset(
         key=key,
@@ -207,14 +124,7 @@ def replication_asset(
         metadata=postgres_table(str(table.target_table), None),
         required_resource_keys={table.source_connection, table.target_connection},
         retry_policy=retry_policy,
-        check_specs=[
-            dg.AssetCheckSpec(CHECK_COUNTS, asset=key, description="staged rows = source rows"),
-            dg.AssetCheckSpec(
-                CHECK_CHECKSUM,
-                asset=key,
-                description="target rows of the staged keys = staged rows (checksum)",
-            ),
-        ],
+        check_specs=check_specs(key),
         description=f"`{table.target_table}` ← `{table.source_connection}:{table.source_table}` "
         f"({table.strategy}"
         + (f", incremental by {table.watermark}" if table.watermark else "")
@@ -228,13 +138,3 @@ def _metadata(result: CopyResult) -> dict[str, Any]:
     dropped = ("status", "error", "table", "target_rows")
     metadata = {k: v for k, v in numbers.items() if v is not None and k not in dropped}
     return {**row_count(result.target_rows), **metadata}
-
-
-def _checks(result: CopyResult) -> Iterator[dg.AssetCheckResult]:
-    yield dg.AssetCheckResult(
-        check_name=CHECK_COUNTS,
-        passed=result.staged_rows == result.source_rows,
-        metadata={"source_rows": result.source_rows, "staged_rows": result.staged_rows},
-    )
-    if result.checksum_match is not None:
-        yield dg.AssetCheckResult(check_name=CHECK_CHECKSUM, passed=result.checksum_match)

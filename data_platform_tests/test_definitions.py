@@ -190,3 +190,14 @@ def test_freshness_pools_jobs_and_the_automation_sensor() -> None:
         "silver_raw_files",
         "parts_run_failure_to_slack",
     }
+
+
+def test_code_references_link_to_the_git_host_by_repository_path() -> None:
+    env = {"DATA_PLATFORM_GIT_URL": "https://github.com/org/data-platform"}
+    linked = build_definitions(env)
+    spec = next(s for s in linked.resolve_all_asset_specs() if s.key == SILVER)
+    [reference] = spec.metadata["dagster/code_references"].code_references
+    assert reference.url.startswith(
+        "https://github.com/org/data-platform/tree/main/data_platform/silver/defs/assets.py"
+    )
+    assert str(REPO_ROOT) not in reference.url

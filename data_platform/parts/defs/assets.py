@@ -45,6 +45,14 @@ PRICES_COLUMNS = (  # parts.load's table
 )
 
 
+STAGE_LAYERS = {
+    "requests": "crawl",
+    "pages": "crawl",
+    "healed_pages": "crawl",
+    "price_ranges": "mart",
+    "prices": "mart",
+    "report": "report",
+}
 STAGE_METADATA = {
     # price_ranges' Parquet file has the table's columns but `updated_at`
     "price_ranges": {"dagster/column_schema": table_schema(PRICES_COLUMNS[:-1])},
@@ -113,7 +121,7 @@ def stage_asset(
         group_name="parts",
         kinds=kinds,
         owners=[OWNER],
-        tags=tags("parts", "crawl" if kinds == {"python"} else "mart"),
+        tags=tags("parts", STAGE_LAYERS[stage]),
         metadata=STAGE_METADATA.get(stage),
         pool=POSTGRES_POOL if prices else None,
         automation_condition=CONDITION,

@@ -110,19 +110,25 @@ def test_every_origin_is_an_external_asset_and_the_graph_is_connected() -> None:
     } <= roots
 
 
-def test_assets_that_write_rows_declare_columns_owners_tags_and_descriptions() -> None:
-    specs = materializable_specs(defs)
+def test_assets_that_write_rows_declare_columns_owners_tags_and_descriptions(
+    with_serving_copy: dg.Definitions,
+) -> None:
+    specs = materializable_specs(with_serving_copy)
     writers = [s for s in specs if s.kinds & ROW_WRITING_KINDS]
-    assert len(writers) >= 10  # silver, parts x2, training x2, tiers x6
+    # silver, parts x2, training x2, tiers x6; a replication copy's columns are read from its
+    # target after the copy (replication/test_defs.py), the source is not connected to at load
+    assert len([s for s in writers if s.group_name != "replication"]) >= 10
     for spec in writers:
-        assert isinstance(spec.metadata.get("dagster/column_schema"), dg.TableSchema), spec.key
-    for spec in defs.resolve_all_asset_specs():
+        if spec.group_name != "replication":
+            assert isinstance(spec.metadata.get("dagster/column_schema"), dg.TableSchema), spec
+    for spec in with_serving_copy.resolve_all_asset_specs():
         assert spec.owners and {"domain", "layer"} <= set(spec.tags), spec.key
         assert "<" not in (spec.description or ""), spec.key  # Dagit drops it as a tag
         if "postgres" in spec.kinds:
             assert spec.metadata.get("dagster/table_name"), spec.key
     for spec in specs:
         assert "dagster/code_references" in spec.metadata, spec.key
+    assert SERVING in {s.key for s in writers}
 
 
 def test_a_serving_copy_of_silver_has_it_as_parent_and_follows_a_new_partition(

@@ -101,7 +101,7 @@ def test_0200_seoul_requests_every_stage_of_the_latest_day_for_every_supplier() 
 def test_missed_days_are_not_caught_up() -> None:
     day = datetime(2026, 11, 20, 1, 50, tzinfo=SEOUL)
     # the daemon was down for three days: only the latest day is requested
-    requested = _requested([day, day + timedelta(days=3)])
+    requested = _requested([day, day + timedelta(days=3, minutes=40)])  # back at 02:30
     assert requested == [set(), {"2026-11-23|demo", "2026-11-23|other"}]
 
 

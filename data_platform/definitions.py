@@ -32,7 +32,7 @@ class DuplicateLabelError(ValueError):
     """Two assets would show the same label (last part of the key) in Dagit."""
 
 
-def platform_tables(domains: Iterable[dg.Definitions]) -> dict[str, dg.AssetKey]:
+def platform_tables(domains: Iterable[dg.Definitions]) -> dict[str, dg.AssetSpec]:
     """`schema.table` -> the asset that writes it, for every Postgres table our assets declare."""
     tables = {}
     for domain in domains:
@@ -40,7 +40,7 @@ def platform_tables(domains: Iterable[dg.Definitions]) -> dict[str, dg.AssetKey]
             for spec in getattr(asset, "specs", []):
                 name = spec.metadata.get("dagster/table_name")
                 if name and "postgres" in spec.kinds and spec.key.path[0] != "replication":
-                    tables[str(name)] = spec.key
+                    tables[str(name)] = spec
     return tables
 
 

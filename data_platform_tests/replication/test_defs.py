@@ -153,12 +153,21 @@ def serving_spec() -> object:
 
 
 def test_a_copy_of_a_silver_table_depends_on_it_and_runs_after_it() -> None:
-    silver = dg.AssetSpec(SILVER, metadata={"dagster/table_name": "public.silver_stage_1_main"})
-    tables = {"public.silver_stage_1_main": SILVER}
+    columns = dg.TableSchema([dg.TableColumn("id", "bigint"), dg.TableColumn("name", "text")])
+    silver = dg.AssetSpec(
+        SILVER,
+        metadata={
+            "dagster/table_name": "public.silver_stage_1_main",
+            "dagster/column_schema": columns,
+        },
+    )
+    tables = {"public.silver_stage_1_main": silver}
     copies = replication.defs(serving_spec(), platform_tables=tables)
     definitions = dg.Definitions.merge(copies, dg.Definitions(assets=[silver]))
     copy_key = dg.AssetKey(["replication", "serving", "serving_stage_1_main"])
     assert definitions.resolve_asset_graph().get(copy_key).parent_keys == {SILVER}
+    copy_spec = copies.assets[0].specs_by_key[copy_key]
+    assert copy_spec.metadata["dagster/column_schema"] == columns  # known before any run
     assert copies.assets[0].op.pool == "postgres_serving"
     ticks = AutomationTicks(definitions, copy_key)
     assert ticks.tick() == {}  # nothing new upstream

@@ -24,7 +24,7 @@ from data_platform.replication.defs.assets import (
     external_sources,
     replication_asset,
     source_key,
-    upstream_key,
+    upstream_of,
 )
 from data_platform.replication.defs.checks import CHECK_CHECKSUM, CHECK_COUNTS
 from data_platform.replication.errors import SpecError
@@ -49,7 +49,7 @@ JOB_NAME = "replication_job"
 def defs_from_environment(
     env: Mapping[str, str],
     reserved_resource_keys: Collection[str] = (),
-    platform_tables: Mapping[str, dg.AssetKey] | None = None,
+    platform_tables: Mapping[str, dg.AssetSpec] | None = None,
 ) -> dg.Definitions:
     """The assets of ./replication.yaml (or $DATA_PLATFORM_REPLICATION_SPEC); none without it."""
     path = spec_path(env)
@@ -62,10 +62,10 @@ def defs(
     spec: ReplicationSpec,
     reserved_resource_keys: Collection[str] = (),
     retry_policy: dg.RetryPolicy = RETRY_POLICY,
-    platform_tables: Mapping[str, dg.AssetKey] | None = None,
+    platform_tables: Mapping[str, dg.AssetSpec] | None = None,
 ) -> dg.Definitions:
     """`platform_tables` maps `schema.table` of the platform's database to the asset writing it,
-    so a copy of one of them depends on that asset."""
+    so a copy of one of them depends on that asset (and has its columns)."""
     resources = {}
     for name, connection in spec.connections.items():
         if not _RESOURCE_KEY.match(name) or name in reserved_resource_keys:
@@ -76,7 +76,7 @@ def defs(
             )
         resources[name] = connection_resource(connection)
     on_platform = {n for n, c in spec.connections.items() if is_platform_database(c)}
-    upstreams = {t.name: upstream_key(t, on_platform, platform_tables or {}) for t in spec.tables}
+    upstreams = {t.name: upstream_of(t, on_platform, platform_tables or {}) for t in spec.tables}
     assets: list[Any] = [
         replication_asset(table, retry_policy, upstreams[table.name], on_platform)
         for table in spec.tables

@@ -3,7 +3,7 @@ external asset naming its source."""
 
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import asdict
-from typing import Any
+from typing import Any, NamedTuple
 
 import dagster as dg
 
@@ -31,17 +31,24 @@ RETRY_POLICY = dg.RetryPolicy(
 )
 
 
-def upstream_key(
-    table: TableSpec, on_platform: Collection[str], platform_tables: Mapping[str, dg.AssetKey]
-) -> dg.AssetKey | None:
-    """The platform asset a table is copied from: named in the spec (`upstream:
-    silver/silver_stage_1_main`), or found as a table of the platform's database that one of
-    our assets writes; None for a source outside the platform."""
+class Upstream(NamedTuple):
+    """The platform asset a table is copied from, and its columns when it declares them."""
+
+    key: dg.AssetKey
+    column_schema: dg.TableSchema | None = None
+
+
+def upstream_of(
+    table: TableSpec, on_platform: Collection[str], platform_tables: Mapping[str, dg.AssetSpec]
+) -> Upstream | None:
+    """Named in the spec (`upstream: silver/silver_stage_1_main`), or found as a table of the
+    platform's database that one of our assets writes; None for a source outside the platform."""
     named = getattr(table, "upstream", None)  # the spec's `upstream` key, where parsed
     if named:
-        return dg.AssetKey.from_user_string(named)
-    if table.source_connection in on_platform:
-        return platform_tables.get(str(table.source_table))
+        return Upstream(dg.AssetKey.from_user_string(named))
+    spec = platform_tables.get(str(table.source_table))
+    if table.source_connection in on_platform and spec is not None:
+        return Upstream(spec.key, spec.metadata.get("dagster/column_schema"))
     return None
 
 
@@ -76,10 +83,16 @@ def asset_key(table: TableSpec) -> dg.AssetKey:
 def replication_asset(
     table: TableSpec,
     retry_policy: dg.RetryPolicy = RETRY_POLICY,
-    upstream: dg.AssetKey | None = None,
+    upstream: Upstream | None = None,
     on_platform: Collection[str] = (),
 ) -> dg.AssetsDefinition:
+    """Columns are known at load when the source is a platform table declaring them (a new
+    target copies the source's columns); otherwise the materialization reads them from the
+    target's catalog."""
     key = asset_key(table)
+    metadata = postgres_table(str(table.target_table), None)
+    if upstream is not None and upstream.column_schema is not None:
+        metadata["dagster/column_schema"] = upstream.column_schema
 
     def _replicate(context: dg.AssetExecutionContext) -> Iterator[Any]:
         source = getattr(context.resources, table.source_connection).settings()
@@ -110,7 +123,7 @@ def replication_asset(
 
     return dg.asset(
         key=key,
-        deps=[upstream or source_key(table)],
+        deps=[upstream.key if upstream else source_key(table)],
         automation_condition=after_upstream_update() if upstream else None,
         group_name="replication",
         kinds={"postgres"},
@@ -121,7 +134,7 @@ def replication_asset(
             if table.target_connection in on_platform
             else f"postgres_{table.target_connection}"
         ),
-        metadata=postgres_table(str(table.target_table), None),
+        metadata=metadata,
         required_resource_keys={table.source_connection, table.target_connection},
         retry_policy=retry_policy,
         check_specs=check_specs(key),

@@ -125,6 +125,8 @@ def test_assets_that_write_rows_declare_columns_owners_tags_and_descriptions(
         assert "<" not in (spec.description or ""), spec.key  # Dagit drops it as a tag
         if "postgres" in spec.kinds:
             assert spec.metadata.get("dagster/table_name"), spec.key
+    checks = [c for a in with_serving_copy.assets or [] for c in getattr(a, "check_specs", [])]
+    assert len(checks) >= 10 and all("<" not in (c.description or "") for c in checks)
     for spec in specs:
         assert "dagster/code_references" in spec.metadata, spec.key
     assert SERVING in {s.key for s in writers}

@@ -13,7 +13,11 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from data_platform.core.config_errors import describe_validation_error
 
 BUILTIN_PRESETS_DIR = Path(__file__).with_name("presets")
 DEFAULT_PRESETS_DIR = Path("presets")
@@ -138,36 +142,53 @@ def validate_preset(preset: TablePreset) -> None:
             raise PresetError(f"{where}: {column.name!r} (region/sigungu) must be text")
 
 
+class PresetFile(BaseModel):
+    """The keys of a preset file (docs/silver.md lists them; a test keeps the two in step).
+    Shape and types only; what the values mean together is `validate_preset`'s job."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    name: str | None = Field(None, description="the preset's name; default: the file's name")
+    dataset: str | None = Field(
+        None, description="the raw dataset folder (raw/<dataset>/...); default: name"
+    )
+    schema_: str = Field("public", alias="schema", description="Postgres schema of the table")
+    table: str | None = Field(None, description="Postgres table; default: name")
+    description: str | None = Field(None, description="free text, for people")
+    file_format: Literal["auto", "csv", "parquet"] = Field(
+        "auto", description="auto (by file name), csv or parquet"
+    )
+    ignore_extra_columns: bool = Field(
+        False, description="true: file columns the table lacks are skipped, not refused"
+    )
+    snapshot_columns: list[str] = Field(
+        list(DEFAULT_SNAPSHOT_COLUMNS),
+        min_length=4,
+        max_length=4,
+        description="4 distinct columns for year, month, region, sigungu",
+    )
+    columns: dict[str, str] = Field(
+        min_length=1, description="column name = Postgres type, in table order"
+    )
+
+
 def preset_from_mapping(data: Mapping[str, Any], origin: str) -> TablePreset:
     """Build a preset from parsed TOML/JSON; `columns` is a table of name -> type (in order)."""
-    known = {
-        "name",
-        "dataset",
-        "schema",
-        "table",
-        "columns",
-        "snapshot_columns",
-        "file_format",
-        "ignore_extra_columns",
-        "description",
-    }
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise PresetError(f"{origin}: unknown fields {unknown}; known: {sorted(known)}")
-    columns = data.get("columns")
-    if not isinstance(columns, Mapping) or not columns:
-        raise PresetError(f"{origin}: `columns` must be a table of column name -> Postgres type")
-    name = str(data.get("name") or Path(origin).stem)
+    try:
+        keys = PresetFile.model_validate(data)
+    except ValidationError as exc:
+        raise PresetError(describe_validation_error(origin, exc, PresetFile)) from None
+    name = keys.name or Path(origin).stem
     try:
         return TablePreset(
             name=name,
-            dataset=str(data.get("dataset", name)),
-            schema=str(data.get("schema", "public")),
-            table=str(data.get("table", name)),
-            columns=tuple(ColumnSpec(str(k), str(v)) for k, v in columns.items()),
-            snapshot_columns=tuple(data.get("snapshot_columns", DEFAULT_SNAPSHOT_COLUMNS)),  # type: ignore[arg-type]
-            file_format=str(data.get("file_format", "auto")),
-            ignore_extra_columns=bool(data.get("ignore_extra_columns", False)),
+            dataset=keys.dataset or name,
+            schema=keys.schema_,
+            table=keys.table or name,
+            columns=tuple(ColumnSpec(k, v) for k, v in keys.columns.items()),
+            snapshot_columns=tuple(keys.snapshot_columns),  # type: ignore[arg-type]
+            file_format=keys.file_format,
+            ignore_extra_columns=keys.ignore_extra_columns,
         )
     except PresetError as exc:
         raise PresetError(f"{origin}: {exc}") from None

@@ -28,8 +28,6 @@ class PartsResource(dg.ConfigurableResource):
     dagit_url: str | None = None
 
     def supplier(self, code: str) -> SupplierConfig:
-        from dataclasses import replace
-
         from data_platform.parts.errors import PartsError
 
         dirs = [BUILTIN_SUPPLIERS_DIR, USER_SUPPLIERS_DIR]
@@ -41,7 +39,7 @@ class PartsResource(dg.ConfigurableResource):
                 f"no supplier config with code {code!r} in {', '.join(map(str, dirs))}"
             )
         base_url = self.base_urls.get(code)
-        return replace(config, base_url=base_url) if base_url else config
+        return config.model_copy(update={"base_url": base_url}) if base_url else config
 
     def slack(self) -> Any:
         """The Slack notifier (webhook first, then bot token via dagster-slack), or None."""

@@ -43,9 +43,8 @@ def upstream_of(
 ) -> Upstream | None:
     """Named in the spec (`upstream: silver/silver_stage_1_main`), or found as a table of the
     platform's database that one of our assets writes; None for a source outside the platform."""
-    named = getattr(table, "upstream", None)  # the spec's `upstream` key, where parsed
-    if named:
-        return Upstream(dg.AssetKey.from_user_string(named))
+    if table.upstream:
+        return Upstream(dg.AssetKey.from_user_string(table.upstream))
     spec = platform_tables.get(str(table.source_table))
     if table.source_connection in on_platform and spec is not None:
         return Upstream(spec.key, spec.metadata.get("dagster/column_schema"))

@@ -26,6 +26,10 @@ COMMANDS = {
     "silver load --help": ["-m", "data_platform.cli", "silver", "load", "--help"],
     "parts --help": ["-m", "data_platform.cli", "parts", "--help"],
     "replicate run --help": ["-m", "data_platform.cli", "replicate", "run", "--help"],
+    "read a preset": [
+        "-c",
+        "from data_platform.silver.presets import load_preset; load_preset('silver_stage_1_main')",
+    ],
     "silver load (imports, preset read)": [
         "-c",
         "import data_platform.silver.cli, data_platform.silver.loader, "

@@ -124,9 +124,13 @@ class SupplierConfig(BaseModel):
             if not unknown:
                 template.format(base_url="http://x", car_type="x", page=1)
         except (ValueError, KeyError, IndexError, AttributeError) as exc:
-            raise ValueError(f"cannot be filled in ({exc}) (allowed: {allowed})") from None
+            raise ValueError(
+                f"{template!r} cannot be filled in ({exc}) (allowed: {allowed})"
+            ) from None
         if unknown:
-            raise ValueError(f"unknown placeholder {{{unknown[0]}}} (allowed: {allowed})")
+            raise ValueError(
+                f"unknown placeholder {{{unknown[0]}}} in {template!r} (allowed: {allowed})"
+            )
         return template
 
     @field_validator("parser")

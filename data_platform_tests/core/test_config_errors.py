@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 import pytest
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
 from data_platform.core.config_errors import SECRET, describe_validation_error
 
@@ -24,6 +31,21 @@ class Job(BaseModel):
         min_length=1, description="a non-empty list of words", strict=False
     )
     logins: dict[str, Login] = Field(default_factory=dict)
+    every: str = "1h"
+
+    @field_validator("name")
+    @classmethod
+    def _no_slash(cls, name: str) -> str:
+        if "/" in name:
+            raise ValueError("must not hold '/'")
+        return name
+
+    @field_validator("every")
+    @classmethod
+    def _duration(cls, every: str) -> str:
+        if not every.endswith("h"):
+            raise ValueError(f"{every!r} is not a number of hours such as 2h")
+        return every
 
 
 class File(BaseModel):
@@ -59,4 +81,11 @@ def test_unknown_keys_name_the_keys_of_their_own_level() -> None:
     assert message({"jobs": [{"name": "a", "tags": ["x"], "logins": {"db": {"pw": "x"}}}]}) == (
         "jobs.toml: jobs[0] (a).logins.db.password: missing; "
         "jobs[0] (a).logins.db.pw: unknown key (allowed: password)"
+    )
+
+
+def test_a_validators_message_gets_the_value_unless_it_quotes_it_already() -> None:
+    assert message({"jobs": [{"name": "a/b", "tags": ["x"], "every": "soon"}]}) == (
+        "jobs.toml: jobs[0] (a/b).name: must not hold '/', not 'a/b'; "
+        "jobs[0] (a/b).every: 'soon' is not a number of hours such as 2h"
     )

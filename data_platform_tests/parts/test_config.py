@@ -60,7 +60,8 @@ def test_missing_keys_and_bad_list_items_are_each_named(tmp_path: Path) -> None:
 
 def test_unknown_url_placeholder_fails_at_load_naming_the_allowed_ones(tmp_path: Path) -> None:
     assert problem(tmp_path, 'url_template = "{base_url}/p/{kind}?page={page}"\n') == (
-        "url_template: unknown placeholder {kind} (allowed: {base_url}, {car_type}, {page})"
+        "url_template: unknown placeholder {kind} in '{base_url}/p/{kind}?page={page}' "
+        "(allowed: {base_url}, {car_type}, {page})"
     )
 
 

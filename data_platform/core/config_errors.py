@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 
 SECRET: dict[str, Any] = {"secret": True}
 _SHOWN_UP_TO = 60  # characters of a value's repr quoted in a message; longer ones by type only
-_COUNTED = ("too_short", "too_long")
-_SCALARS = (str, int, float)  # bool is an int  # pydantic's message already gives the length found
+_COUNTED = ("too_short", "too_long")  # pydantic's message already gives the length found
+_SCALARS = (str, int, float)  # bool is an int
 
 Location = Sequence[int | str]
 
@@ -84,8 +84,8 @@ def _problem(error: ErrorDetails, model: type[BaseModel], data: Any) -> str:
     shown = _shown(error["input"], secret)
     if kind == "value_error":  # our own validators say what is wrong, not always with what
         message = str(error["ctx"]["error"])
-        given = error["input"]
-        if isinstance(given, _SCALARS) and not secret and shown not in message:
+        quoted = isinstance(error["input"], _SCALARS) and shown == repr(error["input"])
+        if quoted and shown not in message:
             message += f", not {shown}"
         return f"{where}: {message}"
     expected = (error.get("ctx") or {}).get("expected")

@@ -27,6 +27,7 @@ from pydantic import (
     field_validator,
 )
 
+from data_platform.core.config_errors import describe_validation_error
 from data_platform.parts.errors import PartsError
 
 BUILTIN_SUPPLIERS_DIR = Path(__file__).parent / "suppliers"
@@ -124,11 +125,11 @@ class SupplierConfig(BaseModel):
                 template.format(base_url="http://x", car_type="x", page=1)
         except (ValueError, KeyError, IndexError, AttributeError) as exc:
             raise ValueError(
-                f"url_template cannot be filled in ({exc}); allowed: {allowed}"
+                f"{template!r} cannot be filled in ({exc}) (allowed: {allowed})"
             ) from None
         if unknown:
             raise ValueError(
-                f"url_template has unknown placeholder {{{unknown[0]}}}; allowed: {allowed}"
+                f"unknown placeholder {{{unknown[0]}}} in {template!r} (allowed: {allowed})"
             )
         return template
 
@@ -137,7 +138,7 @@ class SupplierConfig(BaseModel):
     def _parser_name(cls, name: str) -> str:
         if name not in PARSERS and not _OWN_PARSER.match(name):
             raise ValueError(
-                f"parser {name!r} is neither a built-in parser ({', '.join(sorted(PARSERS))}) nor "
+                f"{name!r} is neither a built-in parser ({', '.join(sorted(PARSERS))}) nor "
                 "'module:function' of a module.py beside the supplier file"
             )
         return name
@@ -201,32 +202,9 @@ def supplier_from_mapping(
     try:
         return SupplierConfig.model_validate(raw, context={"folder": folder})
     except ValidationError as exc:
-        raise PartsError(f"{source}: {_problems(exc)}") from None
+        raise PartsError(describe_validation_error(source, exc, SupplierConfig, raw)) from None
     except PartsError as exc:
         raise PartsError(f"{source}: {exc}") from None
-
-
-def _problems(error: ValidationError) -> str:
-    fields = SupplierConfig.model_fields
-    unknown, missing, problems = [], [], []
-    for item in error.errors():
-        key = str(item["loc"][0]) if item["loc"] else ""
-        if item["type"] == "extra_forbidden":
-            unknown.append(key)
-        elif item["type"] == "missing":
-            missing.append(key)
-        elif item["type"] == "value_error":
-            problems.append(str(item["ctx"]["error"]))
-        else:
-            given = type(item["input"]).__name__ if item["type"].endswith("_type") else ""
-            rule = f"{key} {fields[key].description}" + (f" (got a {given})" if given else "")
-            if rule not in problems:  # one line per key, not one per bad list entry
-                problems.append(rule)
-    if unknown:
-        problems.insert(0, f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(fields)}")
-    if missing:
-        problems.insert(0, f"missing {', '.join(missing)}")
-    return "; ".join(problems)
 
 
 def supplier_files(dirs: Iterable[Path]) -> list[Path]:

@@ -11,7 +11,7 @@ Expanded URLs are never kept on these objects: a connection stores the text as w
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -26,8 +26,8 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
-from pydantic.fields import FieldInfo
 
+from data_platform.core.config_errors import SECRET, describe_validation_error, location
 from data_platform.core.postgres import PostgresError, PostgresSettings, mask_url
 from data_platform.replication.durations import parse_duration
 from data_platform.replication.errors import SpecError
@@ -193,7 +193,9 @@ class SpecFile(BaseModel):
     model_config = _FILE
 
     connections: dict[str, ConnectionEntry] = Field(
-        min_length=1, description="a non-empty mapping of names to {url: ...}"
+        min_length=1,
+        description="a non-empty mapping of names to {url: ...}",
+        json_schema_extra=SECRET,  # URLs hold passwords: no value beneath is ever echoed
     )
     tables: list[TableEntry] = Field(min_length=1, description="a non-empty list of table entries")
 
@@ -221,27 +223,28 @@ def load_spec(path: Path) -> ReplicationSpec:
         ) from None
     except yaml.YAMLError as exc:
         raise SpecError(f"{path} is not valid YAML: {' '.join(str(exc).split())}") from None
-    try:
-        return parse_spec(data)
-    except SpecError as exc:
-        raise SpecError(f"{path}: {exc}") from None
+    return parse_spec(data, str(path))
 
 
-def parse_spec(data: Any) -> ReplicationSpec:
+def parse_spec(data: Any, origin: str = "the spec") -> ReplicationSpec:
+    """A checked spec; every mistake is one line naming `origin` (the file), the entry and key."""
     if not isinstance(data, dict):
-        raise SpecError("the spec must be a mapping with `connections` and `tables`")
+        raise SpecError(f"{origin}: the spec must be a mapping with `connections` and `tables`")
     try:
         parsed = SpecFile.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(_message(exc.errors()[0], data)) from None
+        raise SpecError(describe_validation_error(origin, exc, SpecFile, data)) from None
     connections = {name: ConnectionSpec(name, c.url) for name, c in parsed.connections.items()}
     tables = tuple(
-        _table_spec(_label(data, i), entry, connections) for i, entry in enumerate(parsed.tables)
+        _table_spec(f"{origin}: {location(('tables', i), data)}", entry, connections)
+        for i, entry in enumerate(parsed.tables)
     )
     seen: set[str] = set()
     for table in tables:
         if table.name in seen:
-            raise SpecError(f"two tables are named {table.name!r}; give one a different `name`")
+            raise SpecError(
+                f"{origin}: two tables are named {table.name!r}; give one a different `name`"
+            )
         seen.add(table.name)
     return ReplicationSpec(connections, tables)
 
@@ -267,7 +270,7 @@ def _table_spec(label: str, entry: TableEntry, connections: dict[str, Connection
     for side, endpoint in (("source", entry.source), ("target", entry.target)):
         if endpoint.connection not in connections:
             raise SpecError(
-                f"{label}: {side}.connection: unknown connection {endpoint.connection!r} "
+                f"{label}.{side}.connection: unknown connection {endpoint.connection!r} "
                 f"(defined: {', '.join(sorted(connections))})"
             )
     return TableSpec(
@@ -284,91 +287,3 @@ def _table_spec(label: str, entry: TableEntry, connections: dict[str, Connection
         null_watermark=entry.null_watermark,
         upstream=entry.upstream,
     )
-
-
-# --- one line per mistake ----------------------------------------------------------------------
-
-
-def _label(data: dict[str, Any], index: int) -> str:
-    """`tables[2] (orders)`: the entry's position and, when it has one, its name."""
-    entry = data["tables"][index]
-    named = entry.get("name") if isinstance(entry, dict) else None
-    return f"tables[{index}]" + (f" ({named})" if isinstance(named, str) and named else "")
-
-
-def _message(error: Mapping[str, Any], data: dict[str, Any]) -> str:
-    """One pydantic error as `<entry>: <key> <what is wrong and what is allowed>`."""
-    loc: tuple[str | int, ...] = tuple(error["loc"])
-    kind = error["type"]
-    if kind == "invalid_key" or "[key]" in loc:  # YAML allows numbers and lists as keys
-        cut = loc.index("[key]") - 1 if "[key]" in loc else len(loc) - 1
-        return f"{_place(loc[:cut], data)}: key {loc[cut]!r} is not a name; write keys as text"
-    where, keys = _entry(loc, data)
-    if kind in ("missing", "extra_forbidden"):
-        parent = ".".join(keys[:-1])
-        prefix = f"{where}: {parent}: " if parent else f"{where}: "
-        if kind == "missing":
-            return f"{prefix}missing `{keys[-1]}`"
-        allowed = ", ".join(_model_at(loc[:-1]).model_fields)
-        return f"{prefix}unknown key {keys[-1]!r} (allowed: {allowed})"
-    path = ".".join(keys)
-    reason = str(error["msg"]).removeprefix("Value error, ")
-    if kind == "value_error":  # our own validators say what is wrong themselves
-        return f"{where}: {path}: {reason}" if path else f"{where}: {reason}"
-    if kind == "literal_error":
-        return f"{where}: {path} {error['input']!r} is unknown (use {error['ctx']['expected']})"
-    if kind == "string_pattern_mismatch" and error["ctx"]["pattern"] == BLANK_PATTERN:
-        reason = "it is blank"
-    given = error["input"]  # a connection's value is never shown: URLs hold passwords
-    shown = f"a {type(given).__name__}: " if loc[0] == "connections" else f"{given!r}: "
-    reason = reason[:1].lower() + reason[1:].split(" or instance of ")[0]
-    if not path and where != "the spec":  # the entry itself is not a mapping
-        keys_allowed = ", ".join(_model_at(loc).model_fields)
-        return f"{where} must be a mapping with the keys {keys_allowed} (got {shown}{reason})"
-    target = _field_at(loc)
-    allowed = target.description if target is not None else "something else"
-    return f"{where}: {path} must be {allowed} (got {shown}{reason})"
-
-
-def _place(loc: Sequence[str | int], data: dict[str, Any]) -> str:
-    """`tables[2] (orders): source`: the entry, then the keys within it."""
-    where, keys = _entry(loc, data)
-    return f"{where}: {'.'.join(keys)}" if keys else where
-
-
-def _entry(loc: Sequence[str | int], data: dict[str, Any]) -> tuple[str, list[str]]:
-    """`tables[2] (orders)`, `connection 'src'` or `the spec`, and the keys within it."""
-    if len(loc) >= 2 and loc[0] == "tables":
-        where, inner = _label(data, int(loc[1])), loc[2:]
-    elif len(loc) >= 2 and loc[0] == "connections":
-        where, inner = f"connection {loc[1]!r}", loc[2:]
-    else:
-        where, inner = "the spec", loc
-    return where, [part for part in inner if isinstance(part, str)]
-
-
-def _field_at(loc: Sequence[str | int]) -> FieldInfo | None:
-    """The model field a location leads to (the last named key on the way)."""
-    model: type[BaseModel] | None = SpecFile
-    found = None
-    for part in loc:
-        if model is not None and isinstance(part, str) and part in model.model_fields:
-            found = model.model_fields[part]
-            model = _inner_model(found.annotation)
-    return found
-
-
-def _model_at(loc: Sequence[str | int]) -> type[BaseModel]:
-    found = _field_at(loc)
-    return (_inner_model(found.annotation) if found else None) or SpecFile
-
-
-def _inner_model(annotation: Any) -> type[BaseModel] | None:
-    """The model inside `Endpoint`, `list[TableEntry]`, `dict[str, ConnectionEntry]`..."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for argument in get_args(annotation):
-        inner = _inner_model(argument)
-        if inner is not None:
-            return inner
-    return None

@@ -13,11 +13,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from data_platform.core.config_errors import describe_validation_error
+from typing import Any
 
 BUILTIN_PRESETS_DIR = Path(__file__).with_name("presets")
 DEFAULT_PRESETS_DIR = Path("presets")
@@ -142,38 +138,13 @@ def validate_preset(preset: TablePreset) -> None:
             raise PresetError(f"{where}: {column.name!r} (region/sigungu) must be text")
 
 
-class PresetFile(BaseModel):
-    """The keys of a preset file (docs/silver.md lists them; a test keeps the two in step).
-    Shape and types only; what the values mean together is `validate_preset`'s job."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-    name: str | None = Field(None, description="the preset's name; default: the file's name")
-    dataset: str | None = Field(
-        None, description="the raw dataset folder (raw/<dataset>/...); default: name"
-    )
-    schema_: str = Field("public", alias="schema", description="Postgres schema of the table")
-    table: str | None = Field(None, description="Postgres table; default: name")
-    description: str | None = Field(None, description="free text, for people")
-    file_format: Literal["auto", "csv", "parquet"] = Field(
-        "auto", description="auto (by file name), csv or parquet"
-    )
-    ignore_extra_columns: bool = Field(
-        False, description="true: file columns the table lacks are skipped, not refused"
-    )
-    snapshot_columns: list[str] = Field(
-        list(DEFAULT_SNAPSHOT_COLUMNS),
-        min_length=4,
-        max_length=4,
-        description="4 distinct columns for year, month, region, sigungu",
-    )
-    columns: dict[str, str] = Field(
-        min_length=1, description="column name = Postgres type, in table order"
-    )
-
-
 def preset_from_mapping(data: Mapping[str, Any], origin: str) -> TablePreset:
     """Build a preset from parsed TOML/JSON; `columns` is a table of name -> type (in order)."""
+    from pydantic import ValidationError
+
+    from data_platform.core.config_errors import describe_validation_error
+    from data_platform.silver.preset_file import PresetFile
+
     try:
         keys = PresetFile.model_validate(data)
     except ValidationError as exc:

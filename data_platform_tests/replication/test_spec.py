@@ -5,14 +5,13 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import get_args, get_origin
 
 import pytest
-from pydantic import BaseModel
 
 from data_platform.replication.errors import SpecError
 from data_platform.replication.spec import SpecFile, connection_settings, load_spec, parse_spec
 from data_platform.replication.tables import TableRef
+from data_platform_tests.config_reference import model_reference
 
 CONNECTIONS = {
     "fs2_postgres": {"url": "${SOURCE_PG_URL}"},
@@ -55,64 +54,83 @@ def test_a_full_entry_parses_with_defaults() -> None:
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
-        (table(strategy="swap"), "tables[0] (sym_coverage): strategy 'swap' is unknown"),
-        (table(colour="red"), "tables[0] (sym_coverage): unknown key 'colour'"),
-        ({"name": "x", "source": table()["source"]}, "tables[0] (x): missing `target`"),
+        (
+            table(strategy="swap"),
+            "tables[0] (sym_coverage).strategy: 'swap' is not allowed (allowed: 'merge', 'upsert',",
+        ),
+        (
+            table(colour="red"),
+            "tables[0] (sym_coverage).colour: unknown key (allowed: name, source, target,",
+        ),
+        (
+            {"name": "x", "source": table()["source"]},
+            "tables[0] (x).target: missing (expected: a mapping with the keys connection, table)",
+        ),
         (
             table(source={"connection": "nope", "table": "t"}),
-            "source.connection: unknown connection 'nope'",
+            "tables[0] (sym_coverage).source.connection: unknown connection 'nope' (defined: ",
         ),
         (
             table(source={"connection": "fs2_postgres"}),
-            "tables[0] (sym_coverage): source: missing `table`",
+            "tables[0] (sym_coverage).source.table: missing (expected: `schema.table`",
         ),
         (
             table(target={"connection": "postgres_default", "table": {"name": "t", "x": 1}}),
-            "target.table: unknown keys",
+            "tables[0] (sym_coverage).target.table: unknown keys ['x'] (allowed: schema, name)",
         ),
-        (table(primary_key="id"), "primary_key must be a non-empty list"),
-        (table(primary_key=[]), "primary_key must be a non-empty list of column names"),
+        (
+            table(primary_key="id"),
+            "primary_key: Input should be a valid list, not 'id' "
+            "(expected: a non-empty list of column names",
+        ),
+        (
+            table(primary_key=[]),
+            "primary_key: List should have at least 1 item after validation, not 0 "
+            "(expected: a non-empty list of column names",
+        ),
         (
             table(source={"connection": "fs2_postgres", "table": "t", "schema": "s"}),
-            "tables[0] (sym_coverage): source: unknown key 'schema' (allowed: connection, table)",
+            "tables[0] (sym_coverage).source.schema: unknown key (allowed: connection, table)",
         ),
         (
             table(where=["id > 0"]),
-            "tables[0] (sym_coverage): where must be a non-empty SQL condition on the source "
-            "(got ['id > 0']: input should be a valid string)",
+            "tables[0] (sym_coverage).where: Input should be a valid string, not ['id > 0'] "
+            "(expected: a non-empty SQL condition on the source)",
         ),
         (
             table(name=7),
-            "tables[0]: name must be a non-empty string (default: the target table's name) "
-            "(got 7: input should be a valid string)",
+            "tables[0].name: Input should be a valid string, not 7 "
+            "(expected: a non-empty string (default: the target table's name))",
         ),
         (
             table(upstream="silver//orders"),
-            "tables[0] (sym_coverage): upstream must be an asset key path such as silver/orders",
+            "tables[0] (sym_coverage).upstream: 'silver//orders' is not allowed "
+            "(expected: an asset key path such as silver/orders)",
         ),
         (
             table(watermark="updated_at", lookback=-5),
-            "tables[0] (sym_coverage): lookback: -5 is negative; use 0 or more",
+            "tables[0] (sym_coverage).lookback: -5 is negative; use 0 or more",
         ),
-        (table(watermark="updated_at", lookback="soon"), "lookback: 'soon' is not a duration"),
+        (table(watermark="updated_at", lookback="soon"), ".lookback: 'soon' is not a duration"),
         (table(lookback="10m"), "tables[0] (sym_coverage): lookback needs a `watermark` column"),
         (
             table(watermark="updated_at", null_watermark="maybe"),
-            "null_watermark 'maybe' is unknown (use 'include' or 'skip')",
+            "null_watermark: 'maybe' is not allowed (allowed: 'include' or 'skip')",
         ),
         (
             table(where="   "),
-            "where must be a non-empty SQL condition on the source (got '   ': it is blank)",
+            "where: '   ' is not allowed (expected: a non-empty SQL condition on the source)",
         ),
         (
             table(strategy="replace", watermark="updated_at"),
-            "watermark cannot be used with strategy replace",
+            "tables[0] (sym_coverage): watermark cannot be used with strategy replace",
         ),
     ],
 )
 def test_mistakes_name_the_entry_and_field(entry: dict, message: str) -> None:
     with pytest.raises(SpecError) as caught:
         parse(entry)
+    assert str(caught.value).startswith("the spec: ")
     assert message in str(caught.value)
 
 
@@ -137,14 +155,29 @@ def test_wrong_entries_and_connections_never_echo_a_url() -> None:
     with pytest.raises(SpecError) as caught:
         parse_spec({"connections": {"c": "postgresql://u:pw-secret@h/d"}, "tables": [table()]})
     assert str(caught.value) == (
-        "connection 'c' must be a mapping with the keys url "
-        "(got a str: input should be a valid dictionary)"
+        "the spec: connections.c: Input should be a valid dictionary, not a str "
+        "(expected: a mapping with the keys url)"
     )
-    with pytest.raises(SpecError, match=r"tables\[1\] must be a mapping with the keys name, "):
+    with pytest.raises(SpecError) as caught:
+        parse_spec(
+            {"connections": {"c": {"url": ["postgresql://u:pw-secret@h/d"]}}, "tables": [table()]}
+        )
+    assert str(caught.value) == (
+        "the spec: connections.c.url: Input should be a valid string, not a list "
+        "(expected: a postgresql:// URL; `${VAR}` parts are taken from the environment at run "
+        'time (e.g. "${SOURCE_PG_URL}"))'
+    )
+    with pytest.raises(
+        SpecError,
+        match=r"^the spec: tables\[1\]: Input should be a valid dictionary, not 'orders' "
+        r"\(expected: a mapping with the keys name, source, ",
+    ):
         parse(table(), "orders")
     with pytest.raises(SpecError) as caught:
         parse_spec({"connections": {7: {"url": "x"}}, "tables": [table()]})
-    assert str(caught.value) == "the spec: connections: key 7 is not a name; write keys as text"
+    assert str(caught.value) == (
+        "the spec: connections: key 7 is not allowed: Input should be a valid string"
+    )
 
 
 def test_the_file_is_named_in_every_mistake(tmp_path: Path) -> None:
@@ -157,8 +190,8 @@ def test_the_file_is_named_in_every_mistake(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as caught:
         load_spec(spec)
     assert str(caught.value) == (
-        f"{spec}: tables[0]: strategy 'swap' is unknown "
-        "(use 'merge', 'upsert', 'delete_insert' or 'replace')"
+        f"{spec}: tables[0].strategy: 'swap' is not allowed "
+        "(allowed: 'merge', 'upsert', 'delete_insert' or 'replace')"
     )
 
 
@@ -232,30 +265,11 @@ def test_malformed_string_table_names_say_how_to_quote(written: str) -> None:
     assert "quote a part that holds a dot or a quote as in SQL" in str(caught.value)
 
 
-def spec_keys(annotation: object, owner: str = "") -> dict[str, str]:
-    """Every key of the spec file as docs/replication.md writes it (`tables[].source.table`),
-    with its description; `owner` is the key whose value has this type."""
-    keys = {}
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        for name, info in annotation.model_fields.items():
-            key = f"{owner}.{name}" if owner else name
-            keys[key] = info.description or ""
-            keys.update(spec_keys(info.annotation, key))
-    elif get_origin(annotation) is dict:
-        keys.update(spec_keys(get_args(annotation)[1], owner + ".<name>"))
-    elif get_origin(annotation) is list:
-        keys.update(spec_keys(get_args(annotation)[0], owner + "[]"))
-    else:  # Optional, Annotated
-        for argument in get_args(annotation):
-            keys.update(spec_keys(argument, owner))
-    return keys
-
-
 def test_the_documented_keys_are_the_models_fields() -> None:
     docs = (Path(__file__).parents[2] / "docs" / "replication.md").read_text()
     reference = " ".join(docs.split("## The spec file", 1)[1].split())
     documented = re.findall(r"^- `([^`]+)` \(", docs.split("## The spec file", 1)[1], re.M)
-    keys = spec_keys(SpecFile)
+    keys = model_reference(SpecFile)
     assert sorted(documented) == sorted(keys)
-    for key, description in keys.items():
-        assert f"- `{key}` ({description}" in reference, key
+    for key, field in keys.items():
+        assert f"- `{key}` ({field.description}" in reference, key

@@ -199,10 +199,24 @@ def test_a_value_out_of_range_is_named_with_what_is_allowed(tmp_path: Path) -> N
 def test_the_documented_preset_keys_are_the_models_keys() -> None:
     import re
 
-    from data_platform.core.config_errors import model_keys
-    from data_platform.silver.presets import PresetFile
+    from data_platform.silver.preset_file import PresetFile
+    from data_platform_tests.config_reference import model_reference
 
     doc = (Path(__file__).parents[2] / "docs" / "silver.md").read_text(encoding="utf-8")
     section = doc.split("### Preset file keys", 1)[1].split("\n#", 1)[0]
     documented = re.findall(r"^\| `(\w+)` \|", section, flags=re.MULTILINE)
-    assert documented == model_keys(PresetFile)
+    assert documented == list(model_reference(PresetFile))
+
+
+def test_the_silver_command_loads_pydantic_only_to_read_a_preset() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, data_platform.silver.cli as cli; assert 'pydantic' not in sys.modules; "
+        "from data_platform.silver.presets import load_preset; "
+        "load_preset('silver_stage_1_main'); print('pydantic' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"

@@ -27,6 +27,7 @@ from data_platform.replication.errors import (
     IntegrityMismatchError,
     ReplicationError,
     SchemaMismatchError,
+    db_error_line,
 )
 from data_platform.replication.integrity import check_keys, compare_staged_with_written
 from data_platform.replication.spec import NULL_WATERMARKS, STRATEGIES, Lookback
@@ -344,7 +345,7 @@ def _prepare_target(tgt: PgConnection, prep: _Prepared, strategy: str) -> None:
                 cur.execute(statement)
     except psycopg2.ProgrammingError as exc:  # a missing type, no right to create: not a retry
         raise SchemaMismatchError(
-            f"cannot create the target {prep.target_ref} like the source: {_first_line(exc)}; "
+            f"cannot create the target {prep.target_ref} like the source: {db_error_line(exc)}; "
             "create the table (or what it needs) in the target database first"
         ) from None
 
@@ -456,11 +457,6 @@ class _connections:
         for conn in self.opened:
             conn.close()  # closing an open transaction rolls it back
         if isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError):
-            raise PostgresError(_first_line(exc)) from None
+            raise PostgresError(db_error_line(exc)) from None
         if isinstance(exc, psycopg2.Error):
-            raise ReplicationError(_first_line(exc)) from None
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
+            raise ReplicationError(db_error_line(exc)) from None

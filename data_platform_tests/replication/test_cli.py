@@ -11,6 +11,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from data_platform.core.postgres import PostgresSettings, connect
 from data_platform.replication.staging import MARKER, STAGING_PREFIX
 from data_platform_tests.replication.conftest import execute, fetch
@@ -305,3 +307,59 @@ def test_rows_skipped_for_a_null_watermark_are_counted(
     again = cli("replicate", "run", env=env, cwd=tmp_path)
     assert "1 staged of 1 source rows (2 with a NULL watermark skipped)" in again.stdout
     assert fetch(pg_url, "SELECT id FROM orders") == [(3,)]
+
+
+RESIDENT_NO = 8504231234567  # looks like a Korean resident registration number
+
+
+@pytest.mark.parametrize(
+    ("target_column", "expected"),
+    [
+        (  # bigint into integer is assignable: COPY meets the value and quotes it
+            "contact text, resident_no integer",
+            "numeric_value_out_of_range (SQLSTATE 22003), column resident_no",
+        ),
+        (
+            "contact text CONSTRAINT no_example_org CHECK (contact NOT LIKE '%@example.org'), "
+            "resident_no bigint",
+            "check_violation (SQLSTATE 23514), table raw.people, constraint no_example_org",
+        ),
+        (
+            "contact text, resident_no bigint CONSTRAINT one_person UNIQUE",
+            "unique_violation (SQLSTATE 23505), table raw.people, constraint one_person",
+        ),
+    ],
+    ids=["out-of-range", "check", "unique"],
+)
+def test_database_errors_name_the_column_or_constraint_never_the_value(
+    tmp_path: Path, source_url: str, pg_url: str, target_column: str, expected: str
+) -> None:
+    execute(
+        source_url,
+        "CREATE SCHEMA raw",
+        "CREATE TABLE raw.people (id int PRIMARY KEY, contact text, resident_no bigint)",
+        f"INSERT INTO raw.people VALUES (1, 'jane.doe@example.org', {RESIDENT_NO})",
+    )
+    execute(
+        pg_url,
+        "CREATE SCHEMA raw",
+        f"CREATE TABLE raw.people (id int PRIMARY KEY, {target_column})",
+        "INSERT INTO raw.people VALUES (2, NULL, NULL)",
+    )
+    if "UNIQUE" in target_column:
+        execute(pg_url, f"UPDATE raw.people SET resident_no = {RESIDENT_NO}")
+    spec = SPEC.split("tables:")[0] + (
+        "tables:\n  - name: people\n    source: {connection: src, table: raw.people}\n"
+        "    target: {connection: dst, table: raw.people}\n"
+    )
+    env = setup_spec(tmp_path, source_url, pg_url, spec)
+    outputs = []
+    for flags in ((), ("--json",)):
+        done = cli("-v", "replicate", "run", *flags, env=env, cwd=tmp_path, check=False)
+        assert done.returncode == 1 and "Traceback" not in done.stderr
+        outputs.append(done.stdout + done.stderr)
+    [result] = [json.loads(line) for line in outputs[1].splitlines() if line.startswith("{")]
+    assert result["error"].startswith(expected), result["error"]
+    for output in outputs:
+        assert str(RESIDENT_NO) not in output and "jane.doe" not in output, output
+    assert fetch(pg_url, "SELECT id FROM raw.people") == [(2,)]  # the target left as it was

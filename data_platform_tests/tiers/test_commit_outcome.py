@@ -10,12 +10,16 @@ from __future__ import annotations
 from datetime import timedelta
 from email.message import Message
 
+import dagster as dg
 import polars as pl
 import pytest
 
 from data_platform.core.objectstore import ObjectStoreError, object_store_from_url
+from data_platform.resources import AwsSessionResource
 from data_platform.tiers import compact_month, read_changes, run_compaction
-from data_platform.tiers.manifest import FANOUT
+from data_platform.tiers.defs import TiersStoreResource
+from data_platform.tiers.defs.assets import warm_asset
+from data_platform.tiers.manifest import FANOUT, HEAD_WRITE_TRIES
 from data_platform.tiers.verify import verify_month
 from data_platform_tests.conftest import make_s3_client
 from data_platform_tests.faulty_proxy import Faults, FaultyProxy
@@ -93,29 +97,34 @@ def test_an_outcome_the_head_cannot_tell_deletes_nothing(s3_client, s3_endpoint,
     assert same_rows(got, pl.concat(uploaded))
 
 
+def one_attempt_client(endpoint: str):
+    """A test S3 client that gives up at the first failure instead of retrying."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+
+
 @pytest.mark.parametrize("fault", ["drop_request", "drop_reply"])
 def test_without_client_retries_the_commit_rereads_the_head_itself(
     s3_endpoint, s3_client, bucket, fault
 ):
     """The client gives up at once, so it is commit_manifest that finds out: a head still at the
     base means the PUT never arrived (write it again); a head naming the version means it landed."""
-    import boto3
-    from botocore.config import Config
-
     direct = object_store_from_url(f"s3://{bucket}/lake", client_factory=lambda: s3_client)
     slots = list(upload_slots(direct, FANOUT))
     for slot, key, _ in slots[: FANOUT - 1]:
         run_compaction(key, slot, "aws", store=direct)
     faults = Faults(**{fault: drop_first_head_put("If-Match")})
     with FaultyProxy(s3_endpoint, faults) as proxy:
-        client = boto3.client(
-            "s3",
-            endpoint_url=proxy.endpoint_url,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            config=Config(retries={"total_max_attempts": 1}),
-        )
+        client = one_attempt_client(proxy.endpoint_url)
         proxied = object_store_from_url(f"s3://{bucket}/lake", client_factory=lambda: client)
         result = compact_month("aws", "2026-01", store=proxied)
     assert faults.replies_dropped + faults.requests_dropped == 1  # the fault landed
@@ -123,3 +132,52 @@ def test_without_client_retries_the_commit_rereads_the_head_itself(
     assert report.ok and not report.pending, report.problems
     assert len(result.compacted_keys) == 1 and result.sequence == FANOUT
     assert direct.exists(report.manifest.version_key)
+
+
+class OneAttemptStore(TiersStoreResource):
+    """The tiers store through a client that does not retry, so each dropped request is one
+    failed head write of commit_manifest (the platform's client would retry it ten times)."""
+
+    def store(self):
+        client = one_attempt_client(self.aws.endpoint_url)
+        return object_store_from_url(self.url, client_factory=lambda: client)
+
+
+def test_the_warm_asset_retries_a_commit_whose_outcome_it_cannot_tell(s3_endpoint, bucket):
+    """Every head write of the first attempt goes unanswered while the head stays where it was:
+    commit_manifest cannot tell, so the step asks for a retry, which re-reads the head and
+    commits."""
+    dropped: list[str] = []
+
+    def drop(method: str, path: str, headers: Message) -> bool:
+        head_put = method == "PUT" and path.endswith("/manifest.json")
+        if head_put and len(dropped) < HEAD_WRITE_TRIES:
+            dropped.append(path)
+            return True
+        return False
+
+    direct = object_store_from_url(
+        f"s3://{bucket}/lake", client_factory=lambda: make_s3_client(s3_endpoint)
+    )
+    list(upload_slots(direct, FANOUT, environment="test"))
+    faults = Faults(drop_request=drop)
+    with FaultyProxy(s3_endpoint, faults) as proxy:
+        store = OneAttemptStore(
+            url=f"s3://{bucket}/lake",
+            aws=AwsSessionResource(endpoint_url=proxy.endpoint_url),
+            environment="test",
+        )
+        result = dg.materialize(
+            [warm_asset("aws", dg.MonthlyPartitionsDefinition(start_date="2026-01-01"))],
+            resources={"tiers_store": store},
+            partition_key="2026-01-01",
+            raise_on_error=False,
+        )
+    assert faults.requests_dropped == HEAD_WRITE_TRIES  # the first attempt's every head write
+    retry = dg.DagsterEventType.STEP_UP_FOR_RETRY
+    retries = [e for e in result.all_events if e.event_type == retry]
+    assert len(retries) == 1 and "cannot tell" in str(retries[0].event_specific_data.error.cause)
+    assert result.success
+    report = verify_month("aws", "2026-01", store=direct, environment="test")
+    assert report.ok and not report.pending, report.problems
+    assert report.manifest.sequence == 1

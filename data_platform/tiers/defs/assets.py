@@ -140,24 +140,28 @@ def warm_asset(provider: str, partitions: dg.MonthlyPartitionsDefinition) -> Any
         automation_condition=WARM_CONDITION,
         freshness_policy=WARM_FRESHNESS,
         description=f"{provider} warm tier: the month's hot files compacted 8-way under "
-        "`manifest.json` (If-Match); a concurrent change to the manifest is retried.",
+        "`manifest.json` (If-Match); a concurrent change to the manifest, or a commit whose "
+        "outcome cannot be told, is retried.",
         check_specs=check_specs(key, partitions),
     )
     def _warm(context: dg.AssetExecutionContext, tiers_store: TiersStoreResource) -> Iterator[Any]:
         from data_platform.tiers import ConcurrencyConflictError, compact_month
-        from data_platform.tiers.manifest import CorruptManifestError
+        from data_platform.tiers.manifest import CommitOutcomeUnknown, CorruptManifestError
         from data_platform.tiers.verify import verify_month
 
         month = context.partition_key[:7]
         store, environment = tiers_store.store(), tiers_store.environment
-        try:
-            with failure_on((TiersError, ObjectStoreError)):
-                prefix = get_config(provider).warm_prefix(environment)
+        with failure_on((TiersError, ObjectStoreError)):
+            prefix = get_config(provider).warm_prefix(environment)
+            try:
                 result = compact_month(provider, month, store=store, environment=environment)
-        except ConcurrencyConflictError as exc:
-            wait = conflict_backoff(context.retry_number)
-            context.log.warning(f"{exc}; retrying in {wait:.1f} s")
-            raise dg.RetryRequested(max_retries=MAX_CONFLICT_RETRIES, seconds_to_wait=wait) from exc
+            # Both leave the manifest as it was committed; the retry re-reads its head.
+            except (ConcurrencyConflictError, CommitOutcomeUnknown) as exc:
+                wait = conflict_backoff(context.retry_number)
+                context.log.warning(f"{exc}; retrying in {wait:.1f} s")
+                raise dg.RetryRequested(
+                    max_retries=MAX_CONFLICT_RETRIES, seconds_to_wait=wait
+                ) from exc
         try:
             report = verify_month(provider, month, store=store, environment=environment)
         except CorruptManifestError as exc:

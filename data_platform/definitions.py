@@ -16,10 +16,12 @@ from data_platform.replication import defs as replication
 from data_platform.resources import shared_resources
 from data_platform.silver import defs as silver
 from data_platform.tiers import defs as tiers
+from data_platform.tiers.config import configured_providers
 from data_platform.training import defs as training
 from data_platform.training.tasks import configured_tasks
 
 TRAINING_TASKS_FILE = Path("training_tasks.toml")  # tasks that get training assets
+TIERS_PROVIDERS_FILE = Path("tiers_providers.toml")  # providers beyond the built-in ones
 AUTOMATION_SENSOR = "platform_automation"
 HOT_TIERS_SENSOR = "tiers_hot_automation"
 HOT_TIERS = dg.AssetSelection.tag("layer", "hot")
@@ -109,7 +111,7 @@ def build_definitions(env: Mapping[str, str] = os.environ) -> dg.Definitions:
         silver.defs(silver.configured_presets(env)),
         parts.defs(),
         training.defs(configured_tasks(TRAINING_TASKS_FILE)),
-        tiers.defs(),
+        tiers.defs(configured_providers(TIERS_PROVIDERS_FILE)),
     ]
     taken = set(resources).union(*(d.resources or {} for d in domains))
     domains.append(

@@ -208,3 +208,22 @@ def test_code_references_link_to_the_git_host_by_repository_path() -> None:
         "https://github.com/org/data-platform/tree/main/data_platform/silver/defs/assets.py"
     )
     assert str(REPO_ROOT) not in reference.url
+
+
+def test_a_provider_in_tiers_providers_toml_gets_its_tiers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`tiers_providers.toml` where Dagster starts adds a provider's raw snapshots, hot and warm."""
+    from data_platform.tiers import config
+
+    monkeypatch.setattr(config, "_PROVIDERS", dict(config._PROVIDERS))
+    (tmp_path / "tiers_providers.toml").write_text(
+        '[oracle]\npk_columns = ["Shape", "Region"]\nvalue_columns = ["Score"]\n'
+        'score_column = "Score"\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    graph = build_definitions({}).resolve_asset_graph()
+    for label in ("oracle_raw_snapshots", "oracle_hot", "oracle_warm"):
+        assert dg.AssetKey(["tiers", "oracle", label]) in graph.get_all_asset_keys()
+    hot = graph.get(dg.AssetKey(["tiers", "oracle", "oracle_hot"]))
+    assert dg.AssetKey(["tiers", "oracle", "oracle_raw_snapshots"]) in hot.parent_keys

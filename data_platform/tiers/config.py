@@ -243,6 +243,14 @@ def known_providers() -> list[str]:
     return sorted(_PROVIDERS)
 
 
+def configured_providers(path: Path) -> list[str]:
+    """The built-in providers plus those of `path` (read when the code location loads, like
+    training_tasks.toml); just the built-ins when the file does not exist."""
+    if Path(path).exists():
+        load_provider_file(Path(path))
+    return known_providers()
+
+
 def environment_prefix(environment: str) -> str:
     if environment not in ENVIRONMENTS:
         raise TiersError(f"environment {environment!r} is not one of {', '.join(ENVIRONMENTS)}")

@@ -11,6 +11,7 @@ from data_platform.demo import DemoContext, DemoFailure, run_job
 
 BUCKET = "merry-training-data"
 PREFIX = "training/"
+WRITTEN = {"pdf_extraction": 40, "chat_summary": 12}  # samples per task
 JOB_NAME = (
     "training_observe"  # the training domain's job (defined here until the code location has it)
 )
@@ -54,7 +55,7 @@ def run_demo(ctx: DemoContext) -> None:
         raise DemoFailure("a second bootstrap-bucket changed the bucket again")
 
     backend = S3StorageBackend(BUCKET, PREFIX, client=ctx.s3_client())
-    written = {"pdf_extraction": 40, "chat_summary": 12}
+    written = WRITTEN
     masked = 0
     for task, count in written.items():
         rows = samples(task, count)

@@ -150,14 +150,9 @@ def _own_group(env: dict[str, str], cwd: Path, **popen: Any) -> dict[str, Any]:
 
 def start_code_server(env: dict[str, str], port: int, **popen: Any) -> subprocess.Popen[bytes]:
     """The code location (`data_platform.definitions:defs`) as a gRPC code server."""
-    command = [
-        _dagster_script("dagster"),
-        "code-server",
-        "start",
-        "-m",
-        "data_platform.definitions",
-    ]
-    command += ["-a", "defs", "--location-name", LOCATION_NAME, "-h", "127.0.0.1", "-p", str(port)]
+    command = [_dagster_script("dagster"), "code-server", "start", "-h", "127.0.0.1"]
+    command += ["-p", str(port), "-m", "data_platform.definitions", "-a", "defs"]
+    command += ["--location-name", LOCATION_NAME, "--log-level", "warning"]
     return subprocess.Popen(command, **_own_group(env, REPO_ROOT, **popen))
 
 

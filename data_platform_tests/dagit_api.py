@@ -113,7 +113,7 @@ def all_runs(base_url: str) -> list[dict[str, Any]]:
 ASSET_NODES_QUERY = """
 query {
   assetNodes {
-    assetKey { path } groupName isObservable dependencyKeys { path }
+    assetKey { path } groupName isObservable isMaterializable dependencyKeys { path }
     automationCondition { label }
     internalFreshnessPolicy { __typename }
   }
@@ -127,6 +127,7 @@ class AssetNode:
     path: str
     group: str
     observable: bool
+    materializable: bool  # False for an external asset (an AssetSpec: a raw source)
     upstream: frozenset[str]
     automation_condition: str | None
     has_freshness_policy: bool
@@ -143,6 +144,7 @@ def asset_nodes(base_url: str) -> list[AssetNode]:
             path="/".join(node["assetKey"]["path"]),
             group=node["groupName"] or "default",
             observable=node["isObservable"],
+            materializable=node["isMaterializable"],
             upstream=frozenset("/".join(dep["path"]) for dep in node["dependencyKeys"]),
             automation_condition=(node["automationCondition"] or {}).get("label"),
             has_freshness_policy=node["internalFreshnessPolicy"] is not None,

@@ -32,6 +32,7 @@ DEMO_STEPS: tuple[str, ...] = (
     "data_platform.training.demo:run_demo",
     "data_platform.tiers.demo:run_demo",
     "data_platform.replication.demo:run_demo",
+    "data_platform.replication.demo:copy_to_serving",
 )
 DEMO_BUCKET = "data-platform-demo"
 DEMO_TAGS = {"demo": "true"}
@@ -93,16 +94,20 @@ def demo_environment(env: dict[str, str], steps: Sequence[str] = DEMO_STEPS) -> 
     """What the steps' modules add to the stack's variables (their `environment(env)`), so the
     code location, in the demo and in Dagit after it, reads the demo's data."""
     added: dict[str, str] = {}
-    for spec in steps:
-        module = importlib.import_module(spec.split(":")[0])
+    for name in dict.fromkeys(spec.split(":")[0] for spec in steps):
+        module = importlib.import_module(name)
         if hasattr(module, "environment"):
             added.update(module.environment({**env, **added}))
     return added
 
 
 def run_demo(ctx: DemoContext, steps: Sequence[str] = DEMO_STEPS) -> None:
+    shown = None
     for spec in steps:
-        ctx.say(f"\n== {spec.split(':')[0].split('.')[-2]} ==")
+        domain = spec.split(":")[0].split(".")[-2]
+        if domain != shown:
+            ctx.say(f"\n== {domain} ==")
+            shown = domain
         load_step(spec)(ctx)
 
 

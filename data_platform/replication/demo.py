@@ -1,7 +1,7 @@
-"""Demo step: a second database with a sample `sales.orders` table, replicated into the platform
-database with `merge`, then a few source rows changed and replicated again incrementally; then
-the silver table copied into the "serving" database through Dagster (demo_serving.yaml, the
-spec the served code location reads) and compared with silver."""
+"""Demo steps: a second database with a sample `sales.orders` table, replicated into the platform
+database with `merge`, then a few source rows changed and replicated again incrementally
+(`run_demo`); the silver table copied into the "serving" database through Dagster
+(`copy_to_serving`, with demo_serving.yaml, the spec the served code location reads)."""
 
 from __future__ import annotations
 
@@ -81,7 +81,6 @@ def run_demo(ctx: DemoContext) -> None:
         if cur.fetchone()[0] != 0:
             raise DemoFailure("changed source rows did not reach replica.orders")
     ctx.say(f"replica.orders: {second['target_rows']:,} rows, watermark {second['high_water']}")
-    copy_to_serving(ctx)
 
 
 def environment(env: dict[str, str]) -> dict[str, str]:
@@ -95,6 +94,8 @@ def environment(env: dict[str, str]) -> dict[str, str]:
 
 
 def copy_to_serving(ctx: DemoContext) -> None:
+    """Demo step: the silver table copied into the serving database by the code location's
+    replication asset (the spec of DATA_PLATFORM_REPLICATION_SPEC), then compared with silver."""
     from data_platform.replication.defs import asset_key
     from data_platform.replication.spec import load_spec
 

@@ -107,7 +107,7 @@ def _serve_dagit(env: dict[str, str], port: int, workdir: Path) -> None:
     click.echo(f"stack variables: {env_file}  (`. {env_file}` to use them)", err=True)
     # The code server starts in the repository (the code location reads training_tasks.toml,
     # presets/ and suppliers/ from where it starts); Dagit and the daemon start in DAGSTER_HOME,
-    # beside the dagster.yaml they use (from the repository, dagster dev would warn that the
+    # beside the dagster.yaml they use (from the repository, `dg dev` would warn that the
     # repository's dagster.yaml is not the one in DAGSTER_HOME).
     from data_platform.devstack import free_port
 
@@ -196,7 +196,7 @@ def start_dagit(
 
 def stop_process_group(process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
     """Stop the group `process` leads: SIGINT, then SIGTERM, then SIGKILL. Members that outlive
-    the leader are killed too (`dagster dev` can leave its code server behind, ignoring SIGTERM)."""
+    the leader are killed too (`dg dev` can leave its code server behind, ignoring SIGTERM)."""
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
         if process.poll() is not None:
             break

@@ -155,7 +155,7 @@ def test_serve_started_in_the_background_stops_everything_on_sigterm() -> None:
         # the demo's runs are in the instance Dagit reads (on the throwaway Postgres)
         assert len(_materializations(port, ["silver", "silver_stage_1_main"])) == 4
         _check_what_dagit_serves(f"http://127.0.0.1:{port}")
-        assert _processes_mentioning(f"-p {port}") != []  # dagster dev and its webserver
+        assert _processes_mentioning(f"-p {port}") != []  # dg dev and its webserver
         process.send_signal(signal.SIGTERM)
         output = process.communicate(timeout=120)[0]
     finally:

@@ -163,6 +163,9 @@ def test_serve_started_in_the_background_stops_everything_on_sigterm() -> None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
     assert process.returncode == 0, output[-3000:]
+    # Nothing a user cannot act on: no Python warnings (`dagster dev`'s SupersessionWarning),
+    # no complaint that the repository's dagster.yaml is not DAGSTER_HOME's.
+    assert re.findall(r"\w+Warning: .*|.*DAGSTER_HOME environment variable.*", output) == []
     assert _processes_mentioning(f"-p {port}") == []
     assert _stack_processes(output) == []
 

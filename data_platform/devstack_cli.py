@@ -77,7 +77,15 @@ def up() -> None:
 @click.option("--serve", is_flag=True, help="Afterwards keep the stack up and serve Dagit on it.")
 @click.option("--port", default=3000, show_default=True, help="Dagit port (with --serve).")
 def demo(serve: bool, port: int) -> None:
-    """Run every capability once against a throwaway stack and verify the results."""
+    """Run every capability once against a throwaway stack and verify the results.
+
+    With --serve, Dagit and the daemon then serve the demo's state (its runs, the serving copy of
+    silver, the observed training samples) until Ctrl-C, which removes the stack.
+
+    \b
+    Example:
+      data-platform dev demo --serve --port 3000
+    """
     from data_platform.demo import DemoContext, DemoFailure, demo_environment, run_demo
 
     with tempfile.TemporaryDirectory(prefix="data-platform-demo-") as tmp:

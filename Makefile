@@ -17,6 +17,8 @@ setup:
 demo: setup
 	$(UV) run data-platform dev demo
 
+# The demo, then Dagit and the daemon (`dg dev`) on its stack: the demo's runs, the serving copy,
+# the observed training samples. Ctrl-C stops everything and removes the stack's data.
 serve: setup
 	$(UV) run data-platform dev demo --serve
 

@@ -2,11 +2,17 @@
 
 Steps run in order; each prints what it did and raises DemoFailure when a check does not hold.
 A new capability joins the demo by adding its `module:function` to DEMO_STEPS.
+
+Dagster work goes through the code location's named jobs (`run_job`) on the instance Dagit
+serves afterwards, tagged `demo=true`, so `make serve` shows which job did what. What a sensor
+requests runs with the sensor's run key (`run_sensor_requests`), so the daemon's first tick
+after the demo finds those runs and does not request them again.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import shlex
 import subprocess
@@ -14,7 +20,10 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import dagster as dg
 
 DEMO_STEPS: tuple[str, ...] = (
     "data_platform.s3sync.demo:run_demo",
@@ -23,8 +32,14 @@ DEMO_STEPS: tuple[str, ...] = (
     "data_platform.training.demo:run_demo",
     "data_platform.tiers.demo:run_demo",
     "data_platform.replication.demo:run_demo",
+    "data_platform.replication.demo:copy_to_serving",
 )
 DEMO_BUCKET = "data-platform-demo"
+DEMO_TAGS = {"demo": "true"}
+# Steps say what they did in one line each; Dagster's own DEBUG/INFO lines stay in the event log.
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+SENSOR_NAME_TAG = "dagster/sensor_name"  # the tags the daemon matches run keys by
+RUN_KEY_TAG = "dagster/run_key"
 
 
 class DemoFailure(RuntimeError):
@@ -75,7 +90,113 @@ def load_step(spec: str) -> Callable[[DemoContext], None]:
     return getattr(importlib.import_module(module_name), attribute)
 
 
+def demo_environment(env: dict[str, str], steps: Sequence[str] = DEMO_STEPS) -> dict[str, str]:
+    """What the steps' modules add to the stack's variables (their `environment(env)`), so the
+    code location, in the demo and in Dagit after it, reads the demo's data."""
+    added: dict[str, str] = {}
+    for name in dict.fromkeys(spec.split(":")[0] for spec in steps):
+        module = importlib.import_module(name)
+        if hasattr(module, "environment"):
+            added.update(module.environment({**env, **added}))
+    return added
+
+
 def run_demo(ctx: DemoContext, steps: Sequence[str] = DEMO_STEPS) -> None:
+    shown = None
     for spec in steps:
-        ctx.say(f"\n== {spec.split(':')[0].split('.')[-2]} ==")
+        domain = spec.split(":")[0].split(".")[-2]
+        if domain != shown:
+            ctx.say(f"\n== {domain} ==")
+            shown = domain
         load_step(spec)(ctx)
+
+
+def run_job(
+    job_name: str,
+    selection: Sequence[dg.AssetKey],
+    *,
+    partition_key: str | None = None,
+    tags: dict[str, str] | None = None,
+    resources: dict[str, Any] | None = None,
+) -> dg.ExecuteInProcessResult:
+    """Run the code location's job `job_name` in this process on the instance of DAGSTER_HOME,
+    tagged demo=true. A job the code location does not define (yet) is defined here over
+    `selection` under that name, so the runs carry the name either way."""
+    import dagster as dg
+
+    from data_platform.definitions import defs
+
+    named = {getattr(job, "name", None) for job in defs.jobs or ()}
+    if job_name not in named:
+        defs = dg.Definitions.merge(
+            defs, dg.Definitions(jobs=[dg.define_asset_job(job_name, selection=list(selection))])
+        )
+    return defs.resolve_job_def(job_name).execute_in_process(
+        instance=dg.DagsterInstance.get(),
+        partition_key=partition_key,
+        tags={**DEMO_TAGS, **(tags or {})},
+        resources=resources,
+        run_config=QUIET_RUN_CONFIG,
+        raise_on_error=False,
+    )
+
+
+@dataclass(frozen=True)
+class SensorTick:
+    run_requests: list[dg.RunRequest]
+    cursor: str | None
+
+
+def sensor_tick(sensor_name: str, cursor: str | None = None) -> SensorTick:
+    """One evaluation of the code location's sensor, applying its partition requests and asset
+    events to the instance as the daemon would."""
+    import dagster as dg
+
+    from data_platform.definitions import defs
+
+    instance = dg.DagsterInstance.get()
+    sensor = defs.resolve_sensor_def(sensor_name)
+    with dg.build_sensor_context(
+        cursor=cursor, instance=instance, resources=defs.resources
+    ) as context:
+        logging.disable(logging.INFO)  # the sensor's INFO lines (its console logger is its own)
+        try:
+            result = sensor(context)
+        finally:
+            logging.disable(logging.NOTSET)
+        if not isinstance(result, dg.SensorResult):  # an asset sensor yields its requests
+            requests = [r for r in result or () if isinstance(r, dg.RunRequest)]
+            return SensorTick(requests, context.cursor)
+    for request in result.dynamic_partitions_requests or []:
+        instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
+    for event in result.asset_events or []:
+        instance.report_runless_asset_event(event)
+    return SensorTick(list(result.run_requests or []), result.cursor)
+
+
+def run_sensor_requests(
+    sensor_name: str,
+    tick: SensorTick,
+    job_name: str,
+    selection: Sequence[dg.AssetKey],
+) -> list[dg.ExecuteInProcessResult]:
+    """Run what a sensor tick requested through `job_name`, each run tagged with the sensor's
+    name and the request's run key, as the daemon tags the runs it launches: its next tick
+    then sees these run keys as done instead of requesting the work again."""
+    return [
+        run_job(
+            job_name,
+            selection,
+            partition_key=request.partition_key,
+            tags={
+                **request.tags,
+                SENSOR_NAME_TAG: sensor_name,
+                **({RUN_KEY_TAG: request.run_key} if request.run_key else {}),
+            },
+        )
+        for request in tick.run_requests or []
+    ]
+
+
+def checks_passed(result: dg.ExecuteInProcessResult) -> bool:
+    return result.success and all(c.passed for c in result.get_asset_check_evaluations())

@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+LOCATION_NAME = "data_platform"  # as in workspace.yaml
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
@@ -76,12 +77,21 @@ def up() -> None:
 @click.option("--serve", is_flag=True, help="Afterwards keep the stack up and serve Dagit on it.")
 @click.option("--port", default=3000, show_default=True, help="Dagit port (with --serve).")
 def demo(serve: bool, port: int) -> None:
-    """Run every capability once against a throwaway stack and verify the results."""
-    from data_platform.demo import DemoContext, DemoFailure, run_demo
+    """Run every capability once against a throwaway stack and verify the results.
+
+    With --serve, Dagit and the daemon then serve the demo's state (its runs, the serving copy of
+    silver, the observed training samples) until Ctrl-C, which removes the stack.
+
+    \b
+    Example:
+      data-platform dev demo --serve --port 3000
+    """
+    from data_platform.demo import DemoContext, DemoFailure, demo_environment, run_demo
 
     with tempfile.TemporaryDirectory(prefix="data-platform-demo-") as tmp:
         workdir = Path(tmp)
         with _stack(workdir) as (pg_url, s3_endpoint, env):
+            env = {**env, **demo_environment(env)}  # the code location reads the demo's data
             os.environ.update(env)  # Dagster steps read DAGSTER_HOME and the resource variables
             ctx = DemoContext(pg_url=pg_url, s3_endpoint=s3_endpoint, workdir=workdir, env=env)
             try:
@@ -103,42 +113,98 @@ def _serve_dagit(env: dict[str, str], port: int, workdir: Path) -> None:
             f"export {name}={shlex.quote(value)}\n" for name, value in sorted(env.items())
         )
     click.echo(f"stack variables: {env_file}  (`. {env_file}` to use them)", err=True)
-    process = start_dagit(env, port)
+    # The code server starts in the repository (the code location reads training_tasks.toml,
+    # presets/ and suppliers/ from where it starts); Dagit and the daemon start in DAGSTER_HOME,
+    # beside the dagster.yaml they use (from the repository, `dg dev` would warn that the
+    # repository's dagster.yaml is not the one in DAGSTER_HOME).
+    from data_platform.devstack import free_port
+
+    home = Path(env["DAGSTER_HOME"])
+    code_port = free_port()
+    code_server = start_code_server(env, code_port)
     try:
-        _wait_for_ctrl_c(
-            f"Dagit: http://127.0.0.1:{port}  (Ctrl-C or SIGTERM stops Dagit and the stack)"
+        workspace = home / "workspace.yaml"
+        workspace.write_text(
+            "load_from:\n  - grpc_server:\n      host: 127.0.0.1\n"
+            f"      port: {code_port}\n      location_name: {LOCATION_NAME}\n"
         )
+        wait_for_code_server(code_server, code_port)
+        dagit = start_dagit(env, port, workspace=workspace, cwd=home)
+        try:
+            _wait_for_ctrl_c(
+                f"Dagit: http://127.0.0.1:{port}  (Ctrl-C or SIGTERM stops Dagit and the stack)"
+            )
+        finally:
+            stop_process_group(dagit)
     finally:
-        stop_process_group(process)
+        stop_process_group(code_server)
 
 
-def start_dagit(env: dict[str, str], port: int, **popen: Any) -> subprocess.Popen[bytes]:
-    """`dagster dev` (Dagit and the daemons) on 127.0.0.1:`port` with `env` over ours."""
-    dagster = shutil.which("dagster", path=str(Path(sys.executable).parent)) or "dagster"
-    # dagster dev ignores SIGINT when started in the background: give it its own process group
-    # with default signal handling and stop the whole group ourselves.
-    return subprocess.Popen(
-        [
-            dagster,
-            "dev",
-            "-w",
-            str(REPO_ROOT / "workspace.yaml"),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
-        env={**os.environ, **env},
-        cwd=REPO_ROOT,
-        start_new_session=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+def _dagster_script(name: str) -> str:
+    return shutil.which(name, path=str(Path(sys.executable).parent)) or name
+
+
+def _own_group(env: dict[str, str], cwd: Path, **popen: Any) -> dict[str, Any]:
+    """Popen arguments for a Dagster process in its own process group with SIGINT at its
+    default: started in the background, Dagster would ignore SIGINT; we stop the group."""
+    return {
+        "env": {**os.environ, **env},
+        "cwd": cwd,
+        "start_new_session": True,
+        "preexec_fn": lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         **popen,
-    )
+    }
+
+
+def start_code_server(env: dict[str, str], port: int, **popen: Any) -> subprocess.Popen[bytes]:
+    """The code location (`data_platform.definitions:defs`) as a gRPC code server."""
+    command = [_dagster_script("dagster"), "code-server", "start", "-h", "127.0.0.1"]
+    command += ["-p", str(port), "-m", "data_platform.definitions", "-a", "defs"]
+    command += ["--location-name", LOCATION_NAME, "--log-level", "warning"]
+    return subprocess.Popen(command, **_own_group(env, REPO_ROOT, **popen))
+
+
+def wait_for_code_server(
+    process: subprocess.Popen[bytes], port: int, timeout: float = 300.0
+) -> None:
+    """Until the code server has loaded the definitions (its health check says SERVING)."""
+    check = [
+        _dagster_script("dagster"),
+        "api",
+        "grpc-health-check",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+    ]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise click.ClickException(f"the code server exited ({process.returncode})")
+        done = subprocess.run(check, capture_output=True, check=False)
+        if done.returncode == 0:
+            return
+        time.sleep(1)
+    raise click.ClickException(f"the code server did not answer on port {port} in {timeout} s")
+
+
+def start_dagit(
+    env: dict[str, str],
+    port: int,
+    workspace: Path = REPO_ROOT / "workspace.yaml",
+    cwd: Path = REPO_ROOT,
+    **popen: Any,
+) -> subprocess.Popen[bytes]:
+    """`dg dev` (Dagit and the daemon, as Dagster 1.13 runs them locally) on 127.0.0.1:`port`
+    with `env` over ours; warnings and errors only (runs keep their logs in Dagit)."""
+    command = [_dagster_script("dg"), "dev", "-w", str(workspace), "-h", "127.0.0.1"]
+    command += ["-p", str(port), "--log-level", "warning"]
+    return subprocess.Popen(command, **_own_group(env, cwd, **popen))
 
 
 def stop_process_group(process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
     """Stop the group `process` leads: SIGINT, then SIGTERM, then SIGKILL. Members that outlive
-    the leader are killed too (`dagster dev` can leave its code server behind, ignoring SIGTERM)."""
+    the leader are killed too (`dg dev` can leave its code server behind, ignoring SIGTERM)."""
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
         if process.poll() is not None:
             break

@@ -13,6 +13,13 @@ from pathlib import Path
 import pytest
 
 from data_platform.devstack import free_port
+from data_platform_tests.dagit_api import (
+    all_runs,
+    asset_nodes,
+    first_finished_tick,
+    latest_event,
+    start_sensor,
+)
 
 
 def _processes_mentioning(text: str) -> list[str]:
@@ -56,6 +63,49 @@ def _materializations(port: int, asset_path: list[str]) -> list[dict]:
         return json.load(response)["data"]["assetOrError"]["assetMaterializations"]
 
 
+def _demo_jobs() -> set[str]:
+    from data_platform.parts.defs import JOB_NAME as PARTS_JOB
+    from data_platform.replication.demo import JOB_NAME as REPLICATION_JOB
+    from data_platform.silver.demo import JOB_NAME as SILVER_JOB
+    from data_platform.tiers.demo import HOT_JOB, WARM_JOB
+    from data_platform.training.demo import JOB_NAME as TRAINING_JOB
+
+    return {SILVER_JOB, PARTS_JOB, TRAINING_JOB, HOT_JOB, WARM_JOB, REPLICATION_JOB}
+
+
+def _check_what_dagit_serves(url: str) -> None:
+    """The demo's work as Dagit shows it, and the daemon's first ticks adding no work."""
+    from data_platform.silver.defs import SENSOR_NAME as SILVER_SENSOR
+    from data_platform.tiers.demo import WARM_SENSOR
+    from data_platform.training.demo import WRITTEN
+
+    runs = all_runs(url)
+    assert {run["jobName"] for run in runs} == _demo_jobs()  # no __ephemeral_asset_job__
+    assert {(run["status"], run["tags"].get("demo")) for run in runs} == {("SUCCESS", "true")}
+    nodes = asset_nodes(url)
+    observed = {
+        node.path: (latest_event(url, node.path, "observation") or {}).get("metadata", {})
+        for node in nodes
+        if node.group == "training" and node.observable
+    }
+    assert {
+        task: [m.get("samples") for path, m in observed.items() if f"/{task}/" in f"/{path}/"]
+        for task in WRITTEN
+    } == {task: [count] for task, count in WRITTEN.items()}
+    serving = [node.path for node in nodes if node.group == "replication"]
+    assert len(serving) == 1, nodes
+    assert latest_event(url, serving[0], "materialization") is not None
+
+    # What automates the warm tier ticks at start: the demo's warm run is known, nothing runs.
+    first = first_finished_tick(url, WARM_SENSOR, timeout=180)
+    assert first["runIds"] == [], first
+    # Switched on, the raw-key sensor finds the demo's loads done: no partition is reloaded.
+    start_sensor(url, SILVER_SENSOR)
+    first = first_finished_tick(url, SILVER_SENSOR, timeout=180)
+    assert first["runIds"] == [], first
+    assert len(all_runs(url)) == len(runs)
+
+
 def _demo_command(*extra: str) -> list[str]:
     return [sys.executable, "-m", "data_platform.cli", "dev", "demo", *extra]
 
@@ -70,6 +120,10 @@ def test_demo_runs_every_step_and_cleans_up() -> None:
     assert "every partition holds exactly the rows of its raw files" in done.stdout
     assert "== parts ==" in done.stdout
     assert "verified: transient failures healed, the broken page reported" in done.stdout
+    assert "Dagster observed the stored samples {'pdf_extraction': 40, 'chat_summary': 12}" in (
+        done.stdout
+    )
+    assert "verified: the serving copy equals silver (6,000 rows" in done.stdout
     assert _stack_processes(done.stderr) == []
 
 
@@ -100,7 +154,8 @@ def test_serve_started_in_the_background_stops_everything_on_sigterm() -> None:
             raise AssertionError("Dagit did not come up")
         # the demo's runs are in the instance Dagit reads (on the throwaway Postgres)
         assert len(_materializations(port, ["silver", "silver_stage_1_main"])) == 4
-        assert _processes_mentioning(f"-p {port}") != []  # dagster dev and its webserver
+        _check_what_dagit_serves(f"http://127.0.0.1:{port}")
+        assert _processes_mentioning(f"-p {port}") != []  # dg dev and its webserver
         process.send_signal(signal.SIGTERM)
         output = process.communicate(timeout=120)[0]
     finally:
@@ -108,6 +163,9 @@ def test_serve_started_in_the_background_stops_everything_on_sigterm() -> None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
     assert process.returncode == 0, output[-3000:]
+    # Nothing a user cannot act on: no Python warnings (`dagster dev`'s SupersessionWarning),
+    # no complaint that the repository's dagster.yaml is not DAGSTER_HOME's.
+    assert re.findall(r"\w+Warning: .*|.*DAGSTER_HOME environment variable.*", output) == []
     assert _processes_mentioning(f"-p {port}") == []
     assert _stack_processes(output) == []
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from data_platform.demo import DemoContext, DemoFailure
+from data_platform.demo import DemoContext, DemoFailure, run_job
 from data_platform.parts.supplier_server import (
     PART_NAMES,
     Reply,
@@ -40,11 +40,8 @@ def scripted_server() -> SupplierServer:
 
 
 def run_demo(ctx: DemoContext) -> None:
-    import dagster as dg
-
     from data_platform.core.postgres import connection
-    from data_platform.definitions import defs
-    from data_platform.parts.defs import STAGES, PartsResource, asset_key
+    from data_platform.parts.defs import JOB_NAME, STAGES, PartsResource, asset_key
 
     day = datetime.now(ZoneInfo("Asia/Seoul")).date().isoformat()
     with running(scripted_server()) as server:
@@ -52,22 +49,14 @@ def run_demo(ctx: DemoContext) -> None:
         suppliers.mkdir(exist_ok=True)
         (suppliers / "demo.toml").write_text(DEMO_SUPPLIER.format(base_url=server.base_url))
         ctx.say(f"local supplier at {server.base_url}: {len(CAR_TYPES)} car types x 3 pages")
-        resources = {**defs.resources, "parts": PartsResource(suppliers_dir=str(suppliers))}
-        result = dg.materialize(
-            [defs.get_assets_def(asset_key(stage)) for stage in STAGES],
+        result = run_job(
+            JOB_NAME,
+            [asset_key(stage) for stage in STAGES],
             partition_key=f"{day}|demo",
-            instance=dg.DagsterInstance.get(),
-            resources=resources,
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            resources={"parts": PartsResource(suppliers_dir=str(suppliers))},
         )
         if not result.success:
             raise DemoFailure(f"parts run for {day}|demo failed")
-        ctx.say(f"materialized parts/{{{','.join(STAGES)}}} [{day}|demo]")
-        for event in result.get_asset_materialization_events():
-            if event.asset_key == asset_key("report"):
-                report = event.step_materialization_data.materialization.metadata["text"].value
-                for line in report.strip("`\n").splitlines():
-                    ctx.say("  " + line)
         retried = sorted((k, n) for k, n in server.hits.items() if n > 1)
     with connection(ctx.pg_url) as conn, conn.cursor() as cur:
         cur.execute(
@@ -78,10 +67,10 @@ def run_demo(ctx: DemoContext) -> None:
         ranges = cur.fetchall()
         cur.execute("SELECT url, attempts FROM parts_failed_urls WHERE day = %s", (day,))
         failing = cur.fetchall()
-    for name, car, low, high, avg, count in ranges:
-        ctx.say(f"  {car} {name}: {low:,}-{high:,} KRW (avg {avg:,}, {count} offers)")
-    for (car, page), hits in retried:
-        ctx.say(f"  retried {car} page {page}: {hits} requests")
+    ctx.say(
+        f"job {JOB_NAME} [{day}|demo]: {len(STAGES)} stages, {len(ranges)} price ranges loaded; "
+        "retried " + ", ".join(f"{car} p{page} x{hits}" for (car, page), hits in retried)
+    )
     ctx.run_cli("parts", "failed", "--date", day)
     if len(ranges) != len(CAR_TYPES) * len(PART_NAMES):
         raise DemoFailure(f"expected {len(CAR_TYPES) * len(PART_NAMES)} price ranges: {ranges}")

@@ -1,16 +1,26 @@
-"""Demo step: a second database with a sample `sales.orders` table, replicated into the platform
-database with `merge`, then a few source rows changed and replicated again incrementally."""
+"""Demo steps: a second database with a sample `sales.orders` table, replicated into the platform
+database with `merge`, then a few source rows changed and replicated again incrementally
+(`run_demo`); the silver table copied into the "serving" database through Dagster
+(`copy_to_serving`, with demo_serving.yaml, the spec the served code location reads)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from data_platform.core.postgres import PostgresSettings, connection
-from data_platform.demo import DemoContext, DemoFailure
+from data_platform.demo import DemoContext, DemoFailure, checks_passed, run_job
+from data_platform.replication.tables import TableRef
 
 SOURCE_DB = "replication_demo_source"
+SERVING_DB = "serving"
+SERVING_SPEC = Path(__file__).with_name("demo_serving.yaml")
+SERVING_URL_VARIABLE = "DATA_PLATFORM_SERVING_PG_URL"
+JOB_NAME = (
+    "replication_copy"  # the replication domain's job (defined here until the code location has it)
+)
 ROWS = 5_000
 SPEC = """connections:
   demo_source: {url: "${DEMO_SOURCE_PG_URL}"}
@@ -71,6 +81,52 @@ def run_demo(ctx: DemoContext) -> None:
         if cur.fetchone()[0] != 0:
             raise DemoFailure("changed source rows did not reach replica.orders")
     ctx.say(f"replica.orders: {second['target_rows']:,} rows, watermark {second['high_water']}")
+
+
+def environment(env: dict[str, str]) -> dict[str, str]:
+    """A "serving" database beside the platform's, and the spec that copies silver into it, for
+    the code location (and so Dagit) to read."""
+    from data_platform.devstack import create_database
+
+    server = PostgresSettings.from_url(env["DATA_PLATFORM_PG_URL"]).with_database("postgres")
+    serving = create_database(server.url(with_password=True), SERVING_DB)
+    return {"DATA_PLATFORM_REPLICATION_SPEC": str(SERVING_SPEC), SERVING_URL_VARIABLE: serving}
+
+
+def copy_to_serving(ctx: DemoContext) -> None:
+    """Demo step: the silver table copied into the serving database by the code location's
+    replication asset (the spec of DATA_PLATFORM_REPLICATION_SPEC), then compared with silver."""
+    from data_platform.replication.defs import asset_key
+    from data_platform.replication.spec import load_spec
+
+    (table,) = load_spec(SERVING_SPEC).tables
+    result = run_job(JOB_NAME, [asset_key(table)])
+    if not checks_passed(result):
+        raise DemoFailure(f"job {JOB_NAME} failed or its checks did")
+    silver = table_fingerprint(PostgresSettings.from_url(ctx.pg_url), table.source_table)
+    served = table_fingerprint(
+        PostgresSettings.from_url(ctx.env[SERVING_URL_VARIABLE]), table.target_table
+    )
+    if served != silver:
+        raise DemoFailure(f"{table.target_table} holds {served}, {table.source_table} {silver}")
+    ctx.say(
+        f"job {JOB_NAME}: {table.source_table} copied to {SERVING_DB} {table.target_table}; "
+        f"verified: the serving copy equals silver ({silver[0]:,} rows, md5 {silver[1][:12]})"
+    )
+
+
+def table_fingerprint(database: PostgresSettings, table: TableRef) -> tuple[int, str]:
+    """Row count and an order-independent md5 over every row's text form."""
+    from psycopg2 import sql
+
+    query = sql.SQL(
+        "SELECT count(*), coalesce(md5(string_agg(r::text, E'\\n' ORDER BY r::text)), '')"
+        " FROM {} AS r"
+    ).format(table.sql())
+    with connection(database) as conn, conn.cursor() as cur:
+        cur.execute(query)
+        count, digest = cur.fetchone()
+    return count, digest
 
 
 def _replicate(ctx: DemoContext, spec: str) -> dict[str, Any]:

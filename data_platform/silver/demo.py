@@ -7,14 +7,19 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import logging
-import warnings
 from typing import Any
 
 from data_platform.core.partitions import SnapshotKey, parse_snapshot
-from data_platform.demo import DemoContext, DemoFailure
+from data_platform.demo import (
+    DemoContext,
+    DemoFailure,
+    checks_passed,
+    run_sensor_requests,
+    sensor_tick,
+)
 
 PRESET = "silver_stage_1_main"
+JOB_NAME = "silver_load"  # the domain's job; the demo defines it until the code location does
 HEADER = ["record_id", "dong", "complex_name", "address", "area_m2", "floor", "price_krw",
           "contract_date"]  # fmt: skip
 GANGNAM = ("서울특별시", "강남구", ["역삼동", "삼성동", "대치동"])
@@ -79,33 +84,11 @@ def raw_files() -> dict[str, tuple[bytes, int]]:
     return files
 
 
-def tick(defs: Any, instance: Any, cursor: str | None) -> Any:
-    """One sensor evaluation, applying its partition requests and events as the daemon would."""
-    import dagster as dg
-
-    from data_platform.silver.defs import SENSOR_NAME
-
-    with warnings.catch_warnings():  # resources are passed to the context below
-        warnings.simplefilter("ignore", UserWarning)
-        sensor = defs.get_sensor_def(SENSOR_NAME)
-    with dg.build_sensor_context(
-        cursor=cursor, instance=instance, resources=defs.resources
-    ) as context:
-        result = sensor(context)
-    for request in result.dynamic_partitions_requests or []:
-        instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
-    for event in result.asset_events or []:
-        instance.report_runless_asset_event(event)
-    return result
-
-
 def run_demo(ctx: DemoContext) -> None:
-    import dagster as dg
     from psycopg2 import sql
 
     from data_platform.core.postgres import connection, qualified
-    from data_platform.definitions import defs
-    from data_platform.silver.defs import silver_key
+    from data_platform.silver.defs import SENSOR_NAME, silver_key
     from data_platform.silver.presets import load_preset
 
     preset = load_preset(PRESET)
@@ -115,28 +98,18 @@ def run_demo(ctx: DemoContext) -> None:
         client.put_object(Bucket=ctx.bucket, Key=f"raw/{preset.dataset}/{key}", Body=content)
     ctx.say(f"put {len(files)} raw files under s3://{ctx.bucket}/raw/{preset.dataset}/")
 
-    logging.getLogger("dagster").setLevel(logging.WARNING)  # the sensor's own log lines
-    instance = dg.DagsterInstance.get()  # DAGSTER_HOME: the instance on the throwaway Postgres
-    first = tick(defs, instance, None)
-    ctx.say(f"sensor tick 1: {len(first.run_requests)} run requests")
-    asset = defs.get_assets_def(silver_key(preset))
-    for request in first.run_requests:
-        result = dg.materialize(
-            [asset],
-            partition_key=request.partition_key,
-            instance=instance,
-            resources=defs.resources,
-            tags=request.tags,
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-        )
-        checks = [c.passed for c in result.get_asset_check_evaluations()]
-        if not result.success or not all(checks):
+    first = sensor_tick(SENSOR_NAME)
+    loads = run_sensor_requests(SENSOR_NAME, first, JOB_NAME, [silver_key(preset)])
+    for request, result in zip(first.run_requests or [], loads, strict=True):
+        if not checks_passed(result):
             raise DemoFailure(f"partition {request.partition_key} failed or its checks did")
-        ctx.say(f"materialized {preset.name} [{request.partition_key}], checks passed")
-    second = tick(defs, instance, first.cursor)
+    ctx.say(
+        f"sensor {SENSOR_NAME} requested {len(loads)} partitions; job {JOB_NAME} loaded them, "
+        "checks passed"
+    )
+    second = sensor_tick(SENSOR_NAME, first.cursor)
     if second.run_requests:
         raise DemoFailure("the sensor asked to load files it had already loaded")
-    ctx.say("sensor tick 2: nothing new, no run requests")
 
     expected: dict[tuple[Any, ...], int] = {}
     for key, (_content, rows) in files.items():
@@ -151,9 +124,9 @@ def run_demo(ctx: DemoContext) -> None:
             ).format(qualified(preset.schema, preset.table))
         )
         counted = {tuple(row[:4]): row[4] for row in cur.fetchall()}
-    for identity, rows in sorted(counted.items()):
-        ctx.say(f"  {preset.table} {identity[0]}-{identity[1]:02d} {identity[2]} {identity[3]}: "
-                f"{rows} rows")  # fmt: skip
     if counted != expected:
         raise DemoFailure(f"Postgres holds {counted}, the raw files had {expected}")
-    ctx.say("verified: every partition holds exactly the rows of its raw files")
+    rows = ", ".join(
+        f"{y}-{m:02d} {sigungu} {n:,}" for (y, m, _r, sigungu), n in sorted(counted.items())
+    )
+    ctx.say(f"verified: every partition holds exactly the rows of its raw files ({rows})")

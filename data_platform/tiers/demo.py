@@ -7,9 +7,19 @@ import io
 import random
 from datetime import UTC, datetime, timedelta
 
-from data_platform.demo import DemoContext, DemoFailure
+from data_platform.demo import (
+    DemoContext,
+    DemoFailure,
+    checks_passed,
+    run_job,
+    run_sensor_requests,
+    sensor_tick,
+)
 
+PROVIDER = "aws"
 DAY = datetime(2026, 1, 23, tzinfo=UTC)
+HOT_JOB, WARM_JOB = f"tiers_{PROVIDER}_hot", f"tiers_{PROVIDER}_warm"
+WARM_SENSOR = f"tiers_{PROVIDER}_warm_after_hot"
 SLOTS = 18
 KEYS = 300
 
@@ -40,45 +50,41 @@ def raw_snapshots(seed: int = 3) -> dict[datetime, bytes]:
 
 
 def run_demo(ctx: DemoContext) -> None:
-    import dagster as dg
     import polars as pl
 
     from data_platform.core.objectstore import object_store_from_url
-    from data_platform.resources import AwsSessionResource, ObjectStoreResource
-    from data_platform.tiers.defs import TiersStoreResource, defs, hot_key, warm_key
+    from data_platform.tiers.defs import hot_key, warm_key
     from data_platform.tiers.ingest import raw_key
     from data_platform.tiers.reader import read_state_with_stats
 
     client = ctx.s3_client()
-    raw_url, lake_url = f"s3://{ctx.bucket}/tiers/raw", f"s3://{ctx.bucket}/tiers/lake"
+    # Where the code location's `raw_store` and `tiers_store` point (DATA_PLATFORM_RAW_URL and
+    # DATA_PLATFORM_TIERS_URL), so Dagit shows and reruns the same data.
+    raw_url, lake_url = ctx.env["DATA_PLATFORM_RAW_URL"], ctx.env["DATA_PLATFORM_TIERS_URL"]
     raw = object_store_from_url(raw_url, client_factory=lambda: client)
     for slot, data in raw_snapshots().items():
-        raw.put(raw_key("aws", slot), data)
-    ctx.say(f"put {SLOTS} raw snapshots under {raw_url}/rawdata/aws/{DAY:%Y/%m/%d}/")
+        raw.put(raw_key(PROVIDER, slot), data)
+    ctx.say(f"put {SLOTS} raw snapshots under {raw_url}/rawdata/{PROVIDER}/{DAY:%Y/%m/%d}/")
 
-    aws = AwsSessionResource(endpoint_url=ctx.s3_endpoint, region="us-east-1")
-    resources = {
-        "raw_store": ObjectStoreResource(url=raw_url, aws=aws),
-        "tiers_store": TiersStoreResource(url=lake_url, aws=aws),
-    }
-    assets = [a for a in defs(["aws"]).assets if isinstance(a, dg.AssetsDefinition)]
-    instance = dg.DagsterInstance.get()
-    for key, partition in ((hot_key("aws"), f"{DAY:%Y-%m-%d}"), (warm_key("aws"), "2026-01-01")):
-        result = dg.materialize(
-            assets,
-            selection=[key],
-            partition_key=partition,
-            resources=resources,
-            instance=instance,
-            raise_on_error=False,
-        )
-        checks = result.get_asset_check_evaluations()
-        if not result.success or not all(check.passed for check in checks):
-            raise DemoFailure(f"materializing {key.to_user_string()} [{partition}] failed")
-        ctx.say(
-            f"materialized {key.to_user_string()} [{partition}]"
-            + (f", {len(checks)} checks passed" if checks else "")
-        )
+    day = f"{DAY:%Y-%m-%d}"
+    hot = run_job(HOT_JOB, [hot_key(PROVIDER)], partition_key=day)
+    if not checks_passed(hot):
+        raise DemoFailure(f"job {HOT_JOB} [{day}] failed")
+    # The warm tier is what the hot day's sensor requests, run under its run key: the daemon's
+    # first tick then finds it done instead of compacting the month again (to nothing).
+    tick = sensor_tick(WARM_SENSOR)
+    warm = run_sensor_requests(WARM_SENSOR, tick, WARM_JOB, [warm_key(PROVIDER)])
+    months = [request.partition_key for request in tick.run_requests or []]
+    if months != [f"{DAY:%Y-%m}-01"] or not checks_passed(warm[0]):
+        raise DemoFailure(f"sensor {WARM_SENSOR} requested {months}, or job {WARM_JOB} failed")
+    compacted = next(
+        event.materialization.metadata["hot_files_compacted"].value
+        for event in warm[0].get_asset_materialization_events()
+    )
+    ctx.say(
+        f"job {HOT_JOB} [{day}], then sensor {WARM_SENSOR} -> job {WARM_JOB} [{months[0]}]: "
+        f"{compacted} hot files compacted, checks passed"
+    )
 
     endpoint = ["--endpoint-url", ctx.s3_endpoint]
     ctx.run_cli("tiers", "manifest", "--store", lake_url, "--month", "2026-01", *endpoint)

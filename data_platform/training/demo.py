@@ -7,9 +7,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from data_platform.demo import DemoContext, DemoFailure
+from data_platform.demo import DemoContext, DemoFailure, run_job
 
 BUCKET = "merry-training-data"
+PREFIX = "training/"
+WRITTEN = {"pdf_extraction": 40, "chat_summary": 12}  # samples per task
+JOB_NAME = (
+    "training_observe"  # the training domain's job (defined here until the code location has it)
+)
 PLANTED = [
     "담당자 김민수 010-2345-6789로 연락 바랍니다",
     "회신 주소 minsu.kim@example.co.kr",
@@ -49,8 +54,8 @@ def run_demo(ctx: DemoContext) -> None:
     if "nothing changed" not in again.stdout:
         raise DemoFailure("a second bootstrap-bucket changed the bucket again")
 
-    backend = S3StorageBackend(BUCKET, "training/", client=ctx.s3_client())
-    written = {"pdf_extraction": 40, "chat_summary": 12}
+    backend = S3StorageBackend(BUCKET, PREFIX, client=ctx.s3_client())
+    written = WRITTEN
     masked = 0
     for task, count in written.items():
         rows = samples(task, count)
@@ -82,3 +87,28 @@ def run_demo(ctx: DemoContext) -> None:
         raise DemoFailure(f"export wrote {exported}, expected the 35 distinct samples")
     ctx.run_cli("training", "validate", "pdf_extraction", *bucket)  # exits 1 on any PII
     ctx.say(f"verified: stats match, export split {exported}, validate found no PII")
+
+    observed = observe_samples(list(written))
+    if observed != written:
+        raise DemoFailure(f"Dagster observed {observed} samples, the demo wrote {written}")
+    ctx.say(f"job {JOB_NAME}: Dagster observed the stored samples {observed}")
+
+
+def environment(_env: dict[str, str]) -> dict[str, str]:
+    """The seed's store variables that make the code location's training store this bucket."""
+    return {"TRAINING_STORAGE_BACKEND": "s3", "AWS_S3_BUCKET": BUCKET, "TRAINING_S3_PREFIX": PREFIX}
+
+
+def observe_samples(tasks: list[str]) -> dict[str, int]:
+    """Observe `training/<task>/samples` through the code location's store; the sample counts
+    the observations recorded."""
+    from data_platform.training.defs import samples_key
+
+    result = run_job(JOB_NAME, [samples_key(task) for task in tasks])
+    if not result.success:
+        raise DemoFailure(f"job {JOB_NAME} failed")
+    by_key = {
+        event.asset_key: event.event_specific_data.asset_observation.metadata["samples"].value
+        for event in result.get_asset_observation_events()
+    }
+    return {task: by_key.get(samples_key(task)) for task in tasks}

@@ -13,8 +13,9 @@ from typing import Any
 from playwright.sync_api import expect
 
 from data_platform.core.partitions import SnapshotKey
+from data_platform.silver.defs import SENSOR_NAME
 from data_platform_tests.browser.conftest import ServedDemo
-from data_platform_tests.dagit_api import backfills, finished_runs, graphql, wait_for
+from data_platform_tests.dagit_api import backfills, finished_runs, sensor_state, wait_for
 
 SILVER_ASSET = "silver/silver_stage_1_main"
 GANGNAM = ("서울특별시", "강남구")
@@ -156,36 +157,18 @@ def test_backfill_of_two_partitions_from_the_dialog(
     assert [silver_rows(served_demo, s) for s in snapshots] == [100, 101]
 
 
-SENSOR_TICKS_QUERY = """
-query($selector: SensorSelector!) {
-  sensorOrError(sensorSelector: $selector) {
-    ... on Sensor { sensorState { status ticks(limit: 5) { status } } }
-  }
-}"""
-
-
-def sensor_state(demo: ServedDemo) -> dict[str, Any]:
-    selector = {
-        "repositoryLocationName": "data_platform",
-        "repositoryName": "__repository__",
-        "sensorName": "silver_raw_files",
-    }
-    data = graphql(demo.url, SENSOR_TICKS_QUERY, {"selector": selector})
-    return data["sensorOrError"]["sensorState"]
-
-
 def test_switching_the_sensor_on_makes_it_tick(
     page: Any, served_demo: ServedDemo, tmp_path: Path
 ) -> None:
-    assert sensor_state(served_demo)["status"] == "STOPPED"
-    page.goto("/locations/data_platform/sensors/silver_raw_files")
+    assert sensor_state(served_demo.url, SENSOR_NAME)["status"] == "STOPPED"
+    page.goto(f"/locations/data_platform/sensors/{SENSOR_NAME}")
     page.get_by_text("Sensor has never run").wait_for()
     switch = page.locator("input[type=checkbox]")  # drawn by its label: click that
     switch.locator("xpath=..").click()
     assert switch.is_checked()
 
     def finished_tick() -> dict[str, Any] | None:
-        state = sensor_state(served_demo)
+        state = sensor_state(served_demo.url, SENSOR_NAME)
         done = [tick for tick in state["ticks"] if tick["status"] != "STARTED"]
         return state if done else None
 

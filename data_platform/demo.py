@@ -119,23 +119,25 @@ def run_job(
     tags: dict[str, str] | None = None,
     resources: dict[str, Any] | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """Run the code location's job `job_name` in this process on the instance of DAGSTER_HOME,
-    tagged demo=true. A job the code location does not define (yet) is defined here over
-    `selection` under that name, so the runs carry the name either way."""
+    """Run `selection` of the code location's job `job_name` in this process on the instance of
+    DAGSTER_HOME, tagged demo=true, so Dagit lists the run under the job's name."""
     import dagster as dg
 
     from data_platform.definitions import defs
 
-    named = {getattr(job, "name", None) for job in defs.jobs or ()}
-    if job_name not in named:
-        defs = dg.Definitions.merge(
-            defs, dg.Definitions(jobs=[dg.define_asset_job(job_name, selection=list(selection))])
+    if resources:  # the step's own settings (e.g. a local supplier) over the code location's
+        defs = dg.Definitions(
+            assets=defs.assets,
+            asset_checks=defs.asset_checks,
+            jobs=defs.jobs,
+            resources={**(defs.resources or {}), **resources},
+            executor=defs.executor,
         )
     return defs.resolve_job_def(job_name).execute_in_process(
         instance=dg.DagsterInstance.get(),
+        asset_selection=list(selection),
         partition_key=partition_key,
         tags={**DEMO_TAGS, **(tags or {})},
-        resources=resources,
         run_config=QUIET_RUN_CONFIG,
         raise_on_error=False,
     )

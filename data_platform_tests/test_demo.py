@@ -65,18 +65,20 @@ def _materializations(port: int, asset_path: list[str]) -> list[dict]:
 
 def _demo_jobs() -> set[str]:
     from data_platform.parts.defs import JOB_NAME as PARTS_JOB
-    from data_platform.replication.demo import JOB_NAME as REPLICATION_JOB
-    from data_platform.silver.demo import JOB_NAME as SILVER_JOB
-    from data_platform.tiers.demo import HOT_JOB, WARM_JOB
-    from data_platform.training.demo import JOB_NAME as TRAINING_JOB
+    from data_platform.replication.defs import JOB_NAME as REPLICATION_JOB
+    from data_platform.silver.defs import job_name
+    from data_platform.silver.demo import PRESET
+    from data_platform.tiers.defs import HOT_JOB, WARM_JOB
+    from data_platform.training.defs import OBSERVE_JOB_NAME
 
-    return {SILVER_JOB, PARTS_JOB, TRAINING_JOB, HOT_JOB, WARM_JOB, REPLICATION_JOB}
+    silver_job = job_name(PRESET)
+    return {silver_job, PARTS_JOB, OBSERVE_JOB_NAME, HOT_JOB, WARM_JOB, REPLICATION_JOB}
 
 
 def _check_what_dagit_serves(url: str) -> None:
     """The demo's work as Dagit shows it, and the daemon's first ticks adding no work."""
+    from data_platform.definitions import AUTOMATION_SENSOR
     from data_platform.silver.defs import SENSOR_NAME as SILVER_SENSOR
-    from data_platform.tiers.demo import WARM_SENSOR
     from data_platform.training.demo import WRITTEN
 
     runs = all_runs(url)
@@ -89,15 +91,18 @@ def _check_what_dagit_serves(url: str) -> None:
         if node.group == "training" and node.observable
     }
     assert {
-        task: [m.get("samples") for path, m in observed.items() if f"/{task}/" in f"/{path}/"]
+        task: [
+            m.get("dagster/row_count") for path, m in observed.items() if f"/{task}/" in f"/{path}/"
+        ]
         for task in WRITTEN
     } == {task: [count] for task, count in WRITTEN.items()}
     serving = [node.path for node in nodes if node.group == "replication"]
     assert len(serving) == 1, nodes
     assert latest_event(url, serving[0], "materialization") is not None
 
-    # What automates the warm tier ticks at start: the demo's warm run is known, nothing runs.
-    first = first_finished_tick(url, WARM_SENSOR, timeout=180)
+    # The automation sensor ticks at start: the demo's work is handled (warm after hot, the
+    # serving copy after silver), nothing runs.
+    first = first_finished_tick(url, AUTOMATION_SENSOR, timeout=180)
     assert first["runIds"] == [], first
     # Switched on, the raw-key sensor finds the demo's loads done: no partition is reloaded.
     start_sensor(url, SILVER_SENSOR)

@@ -18,9 +18,6 @@ SOURCE_DB = "replication_demo_source"
 SERVING_DB = "serving"
 SERVING_SPEC = Path(__file__).with_name("demo_serving.yaml")
 SERVING_URL_VARIABLE = "DATA_PLATFORM_SERVING_PG_URL"
-JOB_NAME = (
-    "replication_copy"  # the replication domain's job (defined here until the code location has it)
-)
 ROWS = 5_000
 SPEC = """connections:
   demo_source: {url: "${DEMO_SOURCE_PG_URL}"}
@@ -96,7 +93,7 @@ def environment(env: dict[str, str]) -> dict[str, str]:
 def copy_to_serving(ctx: DemoContext) -> None:
     """Demo step: the silver table copied into the serving database by the code location's
     replication asset (the spec of DATA_PLATFORM_REPLICATION_SPEC), then compared with silver."""
-    from data_platform.replication.defs import asset_key
+    from data_platform.replication.defs import JOB_NAME, asset_key
     from data_platform.replication.spec import load_spec
 
     (table,) = load_spec(SERVING_SPEC).tables

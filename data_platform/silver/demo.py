@@ -19,7 +19,6 @@ from data_platform.demo import (
 )
 
 PRESET = "silver_stage_1_main"
-JOB_NAME = "silver_load"  # the domain's job; the demo defines it until the code location does
 HEADER = ["record_id", "dong", "complex_name", "address", "area_m2", "floor", "price_krw",
           "contract_date"]  # fmt: skip
 GANGNAM = ("서울특별시", "강남구", ["역삼동", "삼성동", "대치동"])
@@ -88,7 +87,7 @@ def run_demo(ctx: DemoContext) -> None:
     from psycopg2 import sql
 
     from data_platform.core.postgres import connection, qualified
-    from data_platform.silver.defs import SENSOR_NAME, silver_key
+    from data_platform.silver.defs import SENSOR_NAME, job_name, silver_key
     from data_platform.silver.presets import load_preset
 
     preset = load_preset(PRESET)
@@ -98,13 +97,14 @@ def run_demo(ctx: DemoContext) -> None:
         client.put_object(Bucket=ctx.bucket, Key=f"raw/{preset.dataset}/{key}", Body=content)
     ctx.say(f"put {len(files)} raw files under s3://{ctx.bucket}/raw/{preset.dataset}/")
 
+    job = job_name(preset.dataset)
     first = sensor_tick(SENSOR_NAME)
-    loads = run_sensor_requests(SENSOR_NAME, first, JOB_NAME, [silver_key(preset)])
+    loads = run_sensor_requests(SENSOR_NAME, first, job, [silver_key(preset)])
     for request, result in zip(first.run_requests or [], loads, strict=True):
         if not checks_passed(result):
             raise DemoFailure(f"partition {request.partition_key} failed or its checks did")
     ctx.say(
-        f"sensor {SENSOR_NAME} requested {len(loads)} partitions; job {JOB_NAME} loaded them, "
+        f"sensor {SENSOR_NAME} requested {len(loads)} partitions; job {job} loaded them, "
         "checks passed"
     )
     second = sensor_tick(SENSOR_NAME, first.cursor)

@@ -7,19 +7,10 @@ import io
 import random
 from datetime import UTC, datetime, timedelta
 
-from data_platform.demo import (
-    DemoContext,
-    DemoFailure,
-    checks_passed,
-    run_job,
-    run_sensor_requests,
-    sensor_tick,
-)
+from data_platform.demo import DemoContext, DemoFailure, checks_passed, run_job
 
 PROVIDER = "aws"
 DAY = datetime(2026, 1, 23, tzinfo=UTC)
-HOT_JOB, WARM_JOB = f"tiers_{PROVIDER}_hot", f"tiers_{PROVIDER}_warm"
-WARM_SENSOR = f"tiers_{PROVIDER}_warm_after_hot"
 SLOTS = 18
 KEYS = 300
 
@@ -53,7 +44,7 @@ def run_demo(ctx: DemoContext) -> None:
     import polars as pl
 
     from data_platform.core.objectstore import object_store_from_url
-    from data_platform.tiers.defs import hot_key, warm_key
+    from data_platform.tiers.defs import HOT_JOB, WARM_JOB, hot_key, warm_key
     from data_platform.tiers.ingest import raw_key
     from data_platform.tiers.reader import read_state_with_stats
 
@@ -70,19 +61,18 @@ def run_demo(ctx: DemoContext) -> None:
     hot = run_job(HOT_JOB, [hot_key(PROVIDER)], partition_key=day)
     if not checks_passed(hot):
         raise DemoFailure(f"job {HOT_JOB} [{day}] failed")
-    # The warm tier is what the hot day's sensor requests, run under its run key: the daemon's
-    # first tick then finds it done instead of compacting the month again (to nothing).
-    tick = sensor_tick(WARM_SENSOR)
-    warm = run_sensor_requests(WARM_SENSOR, tick, WARM_JOB, [warm_key(PROVIDER)])
-    months = [request.partition_key for request in tick.run_requests or []]
-    if months != [f"{DAY:%Y-%m}-01"] or not checks_passed(warm[0]):
-        raise DemoFailure(f"sensor {WARM_SENSOR} requested {months}, or job {WARM_JOB} failed")
+    # The warm tier follows the hot day as platform_automation runs it (after_upstream_update);
+    # run here once the hot day is in, it is handled, so the daemon's first tick requests nothing.
+    month = f"{DAY:%Y-%m}-01"
+    warm = run_job(WARM_JOB, [warm_key(PROVIDER)], partition_key=month)
+    if not checks_passed(warm):
+        raise DemoFailure(f"job {WARM_JOB} [{month}] failed")
     compacted = next(
         event.materialization.metadata["hot_files_compacted"].value
-        for event in warm[0].get_asset_materialization_events()
+        for event in warm.get_asset_materialization_events()
     )
     ctx.say(
-        f"job {HOT_JOB} [{day}], then sensor {WARM_SENSOR} -> job {WARM_JOB} [{months[0]}]: "
+        f"job {HOT_JOB} [{day}], then {WARM_JOB} [{month}]: "
         f"{compacted} hot files compacted, checks passed"
     )
 

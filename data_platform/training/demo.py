@@ -12,9 +12,6 @@ from data_platform.demo import DemoContext, DemoFailure, run_job
 BUCKET = "merry-training-data"
 PREFIX = "training/"
 WRITTEN = {"pdf_extraction": 40, "chat_summary": 12}  # samples per task
-JOB_NAME = (
-    "training_observe"  # the training domain's job (defined here until the code location has it)
-)
 PLANTED = [
     "담당자 김민수 010-2345-6789로 연락 바랍니다",
     "회신 주소 minsu.kim@example.co.kr",
@@ -91,7 +88,7 @@ def run_demo(ctx: DemoContext) -> None:
     observed = observe_samples(list(written))
     if observed != written:
         raise DemoFailure(f"Dagster observed {observed} samples, the demo wrote {written}")
-    ctx.say(f"job {JOB_NAME}: Dagster observed the stored samples {observed}")
+    ctx.say(f"training_samples_observe_job: Dagster observed the stored samples {observed}")
 
 
 def environment(_env: dict[str, str]) -> dict[str, str]:
@@ -99,16 +96,20 @@ def environment(_env: dict[str, str]) -> dict[str, str]:
     return {"TRAINING_STORAGE_BACKEND": "s3", "AWS_S3_BUCKET": BUCKET, "TRAINING_S3_PREFIX": PREFIX}
 
 
+ROW_COUNT = "dagster/row_count"
+
+
 def observe_samples(tasks: list[str]) -> dict[str, int]:
     """Observe `training/<task>/samples` through the code location's store; the sample counts
     the observations recorded."""
-    from data_platform.training.defs import samples_key
+    from data_platform.training.defs import OBSERVE_JOB_NAME, samples_key
 
-    result = run_job(JOB_NAME, [samples_key(task) for task in tasks])
+    result = run_job(OBSERVE_JOB_NAME, [samples_key(task) for task in tasks])
     if not result.success:
-        raise DemoFailure(f"job {JOB_NAME} failed")
+        raise DemoFailure(f"job {OBSERVE_JOB_NAME} failed")
+    observations = result.get_asset_observation_events()
     by_key = {
-        event.asset_key: event.event_specific_data.asset_observation.metadata["samples"].value
-        for event in result.get_asset_observation_events()
+        event.asset_key: event.event_specific_data.asset_observation.metadata[ROW_COUNT].value
+        for event in observations
     }
     return {task: by_key.get(samples_key(task)) for task in tasks}

@@ -8,13 +8,11 @@ Read-only: these tests look at the demo's state and change nothing.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import pytest
 from playwright.sync_api import expect
 
 from data_platform_tests.browser.conftest import ServedDemo
@@ -23,7 +21,6 @@ from data_platform_tests.dagit_api import AssetNode, asset_nodes
 GLOBAL_LINEAGE = "/asset-groups"
 # Tests of what the `dagit` branch adds (keys, metadata, automation): expected to fail until it
 # is merged; strict, so a pass then fails the run until the marker is removed.
-AFTER_MERGE = functools.partial(pytest.mark.xfail, strict=True)
 DEMO_PARTITION = ("서울특별시~강남구", "2024-04-01", 1_200)  # area, month, rows (silver.demo)
 
 
@@ -47,7 +44,6 @@ def open_global_lineage(page: Any, groups: set[str]) -> None:
     page.wait_for_timeout(2000)  # the graph's layout animation
 
 
-@AFTER_MERGE(reason="needs the spec's `upstream:` key (dagit branch)")
 def test_serving_copy_is_drawn_downstream_of_silver(
     page: Any, served_demo: ServedDemo, tmp_path: Path
 ) -> None:
@@ -58,7 +54,6 @@ def test_serving_copy_is_drawn_downstream_of_silver(
     page.screenshot(path=str(tmp_path / "global-lineage.png"))
 
 
-@AFTER_MERGE(reason="needs external raw-source AssetSpecs (dagit branch)")
 def test_each_hot_tier_reads_its_raw_source(
     page: Any, served_demo: ServedDemo, tmp_path: Path
 ) -> None:
@@ -71,7 +66,6 @@ def test_each_hot_tier_reads_its_raw_source(
     page.screenshot(path=str(tmp_path / "global-lineage.png"))
 
 
-@AFTER_MERGE(reason="needs unique asset keys (dagit branch)")
 def test_node_labels_are_unique(page: Any, served_demo: ServedDemo, tmp_path: Path) -> None:
     nodes = asset_nodes(served_demo.url)
     open_global_lineage(page, {node.group for node in nodes})
@@ -80,7 +74,6 @@ def test_node_labels_are_unique(page: Any, served_demo: ServedDemo, tmp_path: Pa
     assert not [label for label, count in labels.items() if count > 1], labels
 
 
-@AFTER_MERGE(reason="needs standard metadata (dagit branch)")
 def test_silver_partition_shows_row_count_and_columns(
     page: Any, served_demo: ServedDemo, tmp_path: Path
 ) -> None:
@@ -98,7 +91,6 @@ def test_silver_partition_shows_row_count_and_columns(
         expect(page.get_by_text(column, exact=True).first).to_be_visible()
 
 
-@AFTER_MERGE(reason="needs AutomationConditions (dagit branch)")
 def test_automation_page_lists_the_automation_conditions(
     page: Any, served_demo: ServedDemo, tmp_path: Path
 ) -> None:
@@ -112,7 +104,6 @@ def test_automation_page_lists_the_automation_conditions(
     page.screenshot(path=str(tmp_path / "asset-automation.png"))
 
 
-@AFTER_MERGE(reason="needs FreshnessPolicy (dagit branch)")
 def test_parts_prices_show_their_freshness(
     page: Any, served_demo: ServedDemo, tmp_path: Path
 ) -> None:

@@ -61,6 +61,7 @@ class CopyResult:
     target_rows: int = 0
     checksum_match: bool | None = None
     seconds: float = 0.0
+    verify_seconds: float = 0.0  # of `seconds`: the count and checksum checks
     status: str = "ok"
     error: str | None = None
     created_target: bool = False
@@ -251,7 +252,9 @@ class DataCopyEngine:
             for statement in strategy_statements(strategy, target, staging, columns, prep.key):
                 cur.execute(statement)
         self._report("verifying", 0)
+        verifying = time.monotonic()
         check = compare_staged_with_written(tgt, staging, target, staging_columns)
+        result.verify_seconds = round(time.monotonic() - verifying, 3)
         result.target_rows = check.target_rows
         if strategy == "replace":
             result.inserted, result.deleted = result.staged_rows, before

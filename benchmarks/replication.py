@@ -304,6 +304,8 @@ def report(found: list[Contender], outcomes: dict[str, Outcome], verify: dict) -
     print(f"\n{'strategy':<15}{'ours':>8}{'checksum':>10}  {'fastest correct peer':<38}"
           f"{'peer':>8}  peer/ours")  # fmt: skip
     for strategy in STRATEGIES:
+        if f"ours ({strategy})" not in outcomes:
+            continue
         mine = statistics.median(outcomes[f"ours ({strategy})"].seconds)
         checks = statistics.median(verify[strategy]) if verify[strategy] else 0.0
         peers = [c for c in found if not c.ours and c.strategy == strategy

@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from data_platform.core.postgres import PostgresError, PostgresSettings, as_settings, connect
 from data_platform.replication.catalog import (
+    Column,
     TableShape,
     check_target_fits,
     create_table_sql,
@@ -27,16 +29,24 @@ from data_platform.replication.errors import (
     ReplicationError,
     SchemaMismatchError,
 )
-from data_platform.replication.integrity import compare_staged_with_written
+from data_platform.replication.integrity import checksum, compare_staged_with_written
 from data_platform.replication.spec import STRATEGIES
 from data_platform.replication.staging import create_staging
 from data_platform.replication.strategies import check_keys, strategy_statements
 from data_platform.replication.streaming import source_query, stream_copy
+from data_platform.replication.swap import (
+    SwapPlan,
+    build_indexes,
+    create_fresh_table,
+    swap_blockers,
+    swap_in,
+)
 from data_platform.replication.tables import TableRef, parse_table_ref
 from data_platform.replication.watermark import load_watermark, store_watermark
 
 if TYPE_CHECKING:
     from psycopg2.extensions import connection as PgConnection
+    from psycopg2.sql import Composable
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +76,7 @@ class CopyResult:
     error: str | None = None
     created_target: bool = False
     high_water: str | None = None
+    replace_method: str | None = None  # replace: "swap" or "truncate+insert: <why>"
 
 
 @dataclass
@@ -219,12 +230,12 @@ class DataCopyEngine:
         strategy: str,
         result: CopyResult,
     ) -> None:
-
         columns = prep.shape.column_names
         target_types = {c.name: c for c in (prep.target_shape or prep.shape).columns}
         staging_columns = [target_types[name] for name in columns]
         high_water = _count_source(src, prep, where, watermark)[1] if watermark else None
-        staging = create_staging(tgt, staging_columns).sql()
+        swap = self._swap_plan(tgt, prep, strategy, result)
+        staging = swap.fresh.sql() if swap else create_staging(tgt, staging_columns).sql()
         self._report("copying", 0)
         query = source_query(prep.source_ref, columns, where, _low(watermark, prep.since))
         result.source_rows, result.staged_rows = stream_copy(
@@ -236,7 +247,8 @@ class DataCopyEngine:
             prep.binary,
             lambda done: self._report("copying", done),
         )
-        src.rollback()  # the snapshot is no longer needed; release it early
+        if swap is None:
+            src.rollback()  # the snapshot is no longer needed; release it early
         if result.staged_rows != result.source_rows:
             raise IntegrityMismatchError(
                 f"{result.table}: staged {result.staged_rows} rows but "
@@ -246,6 +258,9 @@ class DataCopyEngine:
         self._report("merging", 0)
         if prep.key != prep.shape.primary_key:  # the source's own key cannot repeat
             check_keys(tgt, staging, prep.key, f"source {prep.source_ref}")
+        if swap is not None:
+            self._finish_swap(src, tgt, swap, query, staging_columns, result)
+            return
         target = prep.target_ref.sql()
         before = _count(tgt, target)
         with tgt.cursor() as cur:
@@ -275,6 +290,56 @@ class DataCopyEngine:
             result.high_water = high_water or prep.since
             if result.high_water is not None:
                 store_watermark(tgt, prep.target_ref, watermark, result.high_water)
+
+    def _swap_plan(
+        self, tgt: PgConnection, prep: _Prepared, strategy: str, result: CopyResult
+    ) -> SwapPlan | None:
+        """For `replace` into an existing target: a fresh table to load and swap in, or None
+        (TRUNCATE + INSERT) when the swap could not carry the target whole; says which."""
+        if strategy != "replace" or prep.target_shape is None:
+            return None
+        blockers = swap_blockers(tgt, prep.target_ref)
+        if not prep.binary:  # the source-side checksum needs the target's very types
+            blockers.append("column types that differ from the source's")
+        if blockers:
+            result.replace_method = "truncate+insert: " + ", ".join(blockers)
+            log.info("%s: replace by TRUNCATE + INSERT (%s)", result.table, ", ".join(blockers))
+            return None
+        result.replace_method = "swap"
+        return create_fresh_table(tgt, prep.target_ref)
+
+    def _finish_swap(
+        self,
+        src: PgConnection,
+        tgt: PgConnection,
+        swap: SwapPlan,
+        query: Composable,
+        columns: list[Column],
+        result: CopyResult,
+    ) -> None:
+        """Indexes, then the fresh table's checksum against the source's (in the source's
+        snapshot, computed meanwhile on the source's server), then the swap."""
+        from psycopg2 import sql
+
+        with ThreadPoolExecutor(1, thread_name_prefix="replication-source-checksum") as pool:
+            source_sum = pool.submit(checksum, src, sql.SQL("({})").format(query), columns)
+            before = _count(tgt, swap.target.sql())
+            build_indexes(tgt, swap)
+            self._report("verifying", 0)
+            verifying = time.monotonic()
+            written = checksum(tgt, swap.fresh.sql(), columns)
+            expected = source_sum.result()
+            result.verify_seconds = round(time.monotonic() - verifying, 3)
+        src.rollback()
+        result.target_rows, result.inserted, result.deleted = written[0], written[0], before
+        result.checksum_match = written == expected
+        if not result.checksum_match:
+            raise IntegrityMismatchError(
+                f"{result.table}: the fresh table holds {written[0]} rows with checksum "
+                f"{written[1]}, the source {expected[0]} with {expected[1]}; rolled back",
+                result,
+            )
+        swap_in(tgt, swap)
 
     def _report(self, phase: str, done: int) -> None:
         if self.on_progress is not None:

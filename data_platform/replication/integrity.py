@@ -82,3 +82,30 @@ def compare_staged_with_written(
         )
         staged, total, written, staged_sum, written_sum = cur.fetchone()
     return ChecksumComparison(staged, written, total, staged_sum, written_sum)
+
+
+# Text forms that depend on session settings (hashed for types without a hash function) are
+# made alike in both databases before a checksum is compared across them.
+_SAME_TEXT = (
+    "SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD';"
+    " SET LOCAL IntervalStyle = 'postgres'; SET LOCAL extra_float_digits = 3;"
+    " SET LOCAL bytea_output = 'hex'"
+)
+
+
+def checksum(
+    conn: PgConnection, relation: Composable, columns: Sequence[Column]
+) -> tuple[int, int | None]:
+    """(rows, bit_xor of the row hashes) of a table or a parenthesized query, comparable with
+    the same columns' checksum in another database (same types, same settings)."""
+    from psycopg2 import sql
+
+    with conn.cursor() as cur:
+        cur.execute(_SAME_TEXT)
+        cur.execute(
+            sql.SQL("SELECT count(*), bit_xor({}) FROM {} AS q").format(
+                _row_hash(columns), relation
+            )
+        )
+        rows, value = cur.fetchone()
+    return rows, value

@@ -29,7 +29,11 @@ from data_platform.replication.errors import (
     ReplicationError,
     SchemaMismatchError,
 )
-from data_platform.replication.integrity import checksum, compare_staged_with_written
+from data_platform.replication.integrity import (
+    checksum,
+    compare_staged_with_written,
+    use_comparable_text,
+)
 from data_platform.replication.spec import STRATEGIES
 from data_platform.replication.staging import create_staging
 from data_platform.replication.strategies import check_keys, strategy_statements
@@ -37,7 +41,9 @@ from data_platform.replication.streaming import source_query, stream_copy
 from data_platform.replication.swap import (
     SwapPlan,
     build_indexes,
+    carry_over,
     create_fresh_table,
+    rebuild_pays,
     swap_blockers,
     swap_in,
 )
@@ -76,7 +82,9 @@ class CopyResult:
     error: str | None = None
     created_target: bool = False
     high_water: str | None = None
-    replace_method: str | None = None  # replace: "swap" or "truncate+insert: <why>"
+    # into an existing target: "swap" (a fresh table swapped in), else "truncate+insert: <why>"
+    # (replace) or "in place: <why>"
+    method: str | None = None
 
 
 @dataclass
@@ -234,7 +242,7 @@ class DataCopyEngine:
         target_types = {c.name: c for c in (prep.target_shape or prep.shape).columns}
         staging_columns = [target_types[name] for name in columns]
         high_water = _count_source(src, prep, where, watermark)[1] if watermark else None
-        swap = self._swap_plan(tgt, prep, strategy, result)
+        swap = self._swap_plan(src, tgt, prep, strategy, where, watermark, result)
         staging = swap.fresh.sql() if swap else create_staging(tgt, staging_columns).sql()
         self._report("copying", 0)
         query = source_query(prep.source_ref, columns, where, _low(watermark, prep.since))
@@ -259,7 +267,7 @@ class DataCopyEngine:
         if prep.key != prep.shape.primary_key:  # the source's own key cannot repeat
             check_keys(tgt, staging, prep.key, f"source {prep.source_ref}")
         if swap is not None:
-            self._finish_swap(src, tgt, swap, query, staging_columns, result)
+            self._finish_swap(src, tgt, swap, query, staging_columns, prep.key, result)
             return
         target = prep.target_ref.sql()
         before = _count(tgt, target)
@@ -292,20 +300,40 @@ class DataCopyEngine:
                 store_watermark(tgt, prep.target_ref, watermark, result.high_water)
 
     def _swap_plan(
-        self, tgt: PgConnection, prep: _Prepared, strategy: str, result: CopyResult
+        self,
+        src: PgConnection,
+        tgt: PgConnection,
+        prep: _Prepared,
+        strategy: str,
+        where: str | None,
+        watermark: str | None,
+        result: CopyResult,
     ) -> SwapPlan | None:
-        """For `replace` into an existing target: a fresh table to load and swap in, or None
-        (TRUNCATE + INSERT) when the swap could not carry the target whole; says which."""
-        if strategy != "replace" or prep.target_shape is None:
+        """A fresh table to load and swap in, or None to change the target in place; says which
+        way and why in `result.method`. `replace` swaps whenever the target can be carried
+        over whole; the other strategies also need the key unique in the target (then all
+        four end alike), no watermark or `where`, and a source large enough against the
+        target."""
+        if prep.target_shape is None:
             return None
-        blockers = swap_blockers(tgt, prep.target_ref)
+        blockers = []
+        if strategy != "replace":
+            if watermark or where:
+                blockers.append("incremental or filtered source")
+            elif not prep.target_shape.is_unique(prep.key):
+                blockers.append("key not unique in the target")
+            elif not rebuild_pays(src, prep.source_ref, tgt, prep.target_ref):
+                blockers.append("few source rows for the target's size (estimated)")
         if not prep.binary:  # the source-side checksum needs the target's very types
             blockers.append("column types that differ from the source's")
+        if not blockers:
+            blockers = swap_blockers(tgt, prep.target_ref)
         if blockers:
-            result.replace_method = "truncate+insert: " + ", ".join(blockers)
-            log.info("%s: replace by TRUNCATE + INSERT (%s)", result.table, ", ".join(blockers))
+            way = "truncate+insert" if strategy == "replace" else "in place"
+            result.method = f"{way}: {', '.join(blockers)}"
+            log.info("%s: %s", result.table, result.method)
             return None
-        result.replace_method = "swap"
+        result.method = "swap"
         return create_fresh_table(tgt, prep.target_ref)
 
     def _finish_swap(
@@ -315,28 +343,40 @@ class DataCopyEngine:
         swap: SwapPlan,
         query: Composable,
         columns: list[Column],
+        key: tuple[str, ...],
         result: CopyResult,
     ) -> None:
-        """Indexes, then the fresh table's checksum against the source's (in the source's
-        snapshot, computed meanwhile on the source's server), then the swap."""
+        """Carry over the target's unstaged rows (not for replace), build the indexes, check
+        the fresh table against the source's checksum (in the source's snapshot, computed
+        meanwhile on the source's server) plus the rows carried over, then swap."""
         from psycopg2 import sql
 
+        use_comparable_text(src)
+        use_comparable_text(tgt)
         with ThreadPoolExecutor(1, thread_name_prefix="replication-source-checksum") as pool:
             source_sum = pool.submit(checksum, src, sql.SQL("({})").format(query), columns)
             before = _count(tgt, swap.target.sql())
+            kept = (0, 0) if result.strategy == "replace" else carry_over(tgt, swap, columns, key)
             build_indexes(tgt, swap)
             self._report("verifying", 0)
             verifying = time.monotonic()
             written = checksum(tgt, swap.fresh.sql(), columns)
-            expected = source_sum.result()
+            staged = source_sum.result()
             result.verify_seconds = round(time.monotonic() - verifying, 3)
         src.rollback()
-        result.target_rows, result.inserted, result.deleted = written[0], written[0], before
+        expected = (staged[0] + kept[0], staged[1] ^ kept[1])
+        result.target_rows = written[0]
+        if result.strategy == "replace":
+            result.inserted, result.deleted = written[0], before
+        else:
+            result.updated = before - kept[0]
+            result.inserted = result.staged_rows - result.updated
         result.checksum_match = written == expected
         if not result.checksum_match:
             raise IntegrityMismatchError(
                 f"{result.table}: the fresh table holds {written[0]} rows with checksum "
-                f"{written[1]}, the source {expected[0]} with {expected[1]}; rolled back",
+                f"{written[1]}; the source sent {staged[0]} and {kept[0]} were kept, together "
+                f"{expected[0]} with {expected[1]}; rolled back",
                 result,
             )
         swap_in(tgt, swap)

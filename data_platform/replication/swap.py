@@ -17,9 +17,12 @@ from a TEMP staging table instead; the run's result says which way was taken and
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from data_platform.replication.catalog import Column
+from data_platform.replication.integrity import row_hash
 from data_platform.replication.staging import STAGING_PREFIX
 from data_platform.replication.tables import TableRef
 
@@ -94,6 +97,8 @@ SELECT CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee) END,
        a.privilege_type, a.is_grantable
 FROM pg_class c, aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a
 WHERE c.oid = %s"""
+# Rewrite the target when the source holds at least 1/REBUILD_RATIO of its rows.
+REBUILD_RATIO = 4
 _PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
 
 
@@ -156,6 +161,56 @@ def create_fresh_table(conn: PgConnection, target: TableRef) -> SwapPlan:
         cur.execute(_OWNED_SEQUENCES, (oid,))
         sequences = tuple(cur.fetchall())
     return SwapPlan(target, oid, fresh, constraints, indexes, sequences)
+
+
+def carry_over(
+    conn: PgConnection, plan: SwapPlan, columns: Sequence[Column], key: Sequence[str]
+) -> tuple[int, int]:
+    """Copy the target's rows whose key was not staged into the loaded fresh table; returns
+    their (count, checksum) as written, for the check of the fresh table. (The statement's
+    scan of the fresh table sees only the staged rows, never the ones it inserts.)"""
+    from psycopg2 import sql
+
+    names = sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
+    matches = sql.SQL(" AND ").join(
+        sql.SQL("s.{k} = t.{k}").format(k=sql.Identifier(k)) for k in key
+    )
+    with conn.cursor() as cur:
+        cur.execute(
+            sql.SQL(
+                "WITH kept AS (INSERT INTO {fresh} ({names}) SELECT {names} FROM {target} AS t"
+                " WHERE NOT EXISTS (SELECT FROM {fresh} AS s WHERE {matches})"
+                " RETURNING {hash} AS h) SELECT count(*), coalesce(bit_xor(h), 0) FROM kept"
+            ).format(
+                fresh=plan.fresh.sql(),
+                names=names,
+                target=plan.target.sql(),
+                matches=matches,
+                hash=row_hash(columns),
+            )
+        )
+        rows, value = cur.fetchone()
+    return rows, value
+
+
+def rebuild_pays(
+    source: PgConnection, source_ref: TableRef, target: PgConnection, target_ref: TableRef
+) -> bool:
+    """Whether rewriting the whole target beats changing it in place, by the planner's row
+    estimates: when the source holds at least a quarter as many rows as the target (indexes
+    built once over sorted rows cost far less per row than 1 M index insertions)."""
+    query = (
+        "SELECT c.reltuples FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = %s AND c.relname = %s AND c.relkind = 'r'"
+    )
+    estimates = []
+    for conn, ref in ((source, source_ref), (target, target_ref)):
+        with conn.cursor() as cur:
+            cur.execute(query, (ref.schema, ref.name))
+            found = cur.fetchone()
+        estimates.append(found[0] if found else -1)
+    source_rows, target_rows = estimates
+    return source_rows >= 0 and target_rows >= 0 and source_rows * REBUILD_RATIO >= target_rows
 
 
 def _temporary_name(plan: SwapPlan, number: int) -> str:

@@ -44,10 +44,16 @@ SLOW_SOURCE = (
 )
 
 
-def replace(source_url: str, pg_url: str, **kwargs: object):
+def replace(source_url: str, pg_url: str, strategy: str = "replace", **kwargs: object):
     return DataCopyEngine(source_url, pg_url, **kwargs).copy_with_staging_table(
-        "raw.items", "raw.items", primary_keys=["id"], strategy="replace"
+        "raw.items", "raw.items", primary_keys=["id"], strategy=strategy
     )
+
+
+def analyze(*urls: str) -> None:
+    """Row estimates, which the choice of a rewrite for merging strategies reads."""
+    for url in urls:
+        execute(url, "ANALYZE raw.items", autocommit=True)
 
 
 def test_swap_keeps_grants_owner_comments_indexes_and_sequence(
@@ -74,7 +80,7 @@ def test_swap_keeps_grants_owner_comments_indexes_and_sequence(
     kept = [fetch(pg_url, query) for query in (GRANTS, INDEXES, CONSTRAINTS, DESCRIPTION)]
     old_oid = fetch(pg_url, OID)
     result = replace(source_url, pg_url)
-    assert result.replace_method == "swap" and result.checksum_match
+    assert result.method == "swap" and result.checksum_match
     assert (result.inserted, result.deleted, result.target_rows) == (100, 100, 100)
     assert fetch(pg_url, OID) != old_oid  # the fresh table took the old one's place
     assert [fetch(pg_url, query) for query in (GRANTS, INDEXES, CONSTRAINTS, DESCRIPTION)] == kept
@@ -96,7 +102,7 @@ def test_a_dependent_view_makes_replace_truncate_and_the_view_stays(
     execute(pg_url, "CREATE VIEW raw.cheap AS SELECT id, name FROM raw.items WHERE price < 5")
     old_oid = fetch(pg_url, OID)
     result = replace(source_url, pg_url)
-    assert result.replace_method == "truncate+insert: dependent views"
+    assert result.method == "truncate+insert: dependent views"
     assert fetch(pg_url, OID) == old_oid
     assert fetch(pg_url, "SELECT count(*) FROM raw.cheap") == [(3,)]  # 1.25, 2.50, 3.75
     assert fetch(pg_url, ITEMS) == fetch(source_url, ITEMS)
@@ -113,7 +119,7 @@ def test_a_partitioned_target_is_replaced_by_truncate(source_url: str, pg_url: s
         " FOR VALUES FROM (MINVALUE) TO (MAXVALUE)",
     )
     result = replace(source_url, pg_url)
-    assert result.replace_method.startswith("truncate+insert: partitioned")
+    assert result.method.startswith("truncate+insert: partitioned")
     assert fetch(pg_url, "SELECT count(*) FROM raw.items_all") == [(100,)]
 
 
@@ -151,15 +157,16 @@ def test_readers_see_the_old_table_during_the_load_and_then_the_new(
     finally:
         stop.set()
         reader.join()
-    assert result.replace_method == "swap"
+    assert result.method == "swap"
     assert {state for _, state in seen} == {old, new}
     during_load = [state for at, state in seen if phases["copying"] < at < phases["merging"]]
     assert len(during_load) > 10 and set(during_load) == {old}
     assert seen[-1][1] == new
 
 
+@pytest.mark.parametrize("strategy", ["replace", "merge", "upsert", "delete_insert"])
 def test_a_checksum_mismatch_after_the_load_rolls_the_swap_back(
-    source_url: str, pg_url: str
+    source_url: str, pg_url: str, strategy: str
 ) -> None:
     """An event trigger changes a row of the fresh table as its key is built: the checksum
     against the source sees it, nothing is swapped and nothing is left behind."""
@@ -176,10 +183,11 @@ def test_a_checksum_mismatch_after_the_load_rolls_the_swap_back(
         "CREATE EVENT TRIGGER tamper ON ddl_command_end WHEN TAG IN ('ALTER TABLE')"
         " EXECUTE FUNCTION raw.tamper()",
     )
+    analyze(source_url, pg_url)
     before, old_oid = fetch(pg_url, ITEMS), fetch(pg_url, OID)
     with pytest.raises(IntegrityMismatchError, match="checksum") as caught:
-        replace(source_url, pg_url)
-    assert caught.value.numbers.replace_method == "swap"
+        replace(source_url, pg_url, strategy)
+    assert caught.value.numbers.method == "swap"
     assert (fetch(pg_url, ITEMS), fetch(pg_url, OID)) == (before, old_oid)
     assert staging_tables(pg_url) == []
 
@@ -216,3 +224,34 @@ def test_kill_9_mid_load_keeps_the_old_table_and_leaves_no_fresh_one(
         time.sleep(0.05)
     assert (fetch(pg_url, ITEMS), fetch(pg_url, OID)) == (before, old_oid)
     assert staging_tables(pg_url) == []
+
+
+@pytest.mark.parametrize("strategy", ["merge", "upsert", "delete_insert"])
+def test_merging_strategies_rewrite_a_target_the_source_largely_covers(
+    source_url: str, pg_url: str, strategy: str
+) -> None:
+    """Source keys 1..100, target 51..150: 50 updated, 50 inserted, 101..150 kept, as in
+    place, but through a fresh table (a new oid) that keeps the target's grants."""
+    reader = f"dp_reader_{uuid.uuid4().hex[:8]}"
+    make_source(source_url)
+    make_target(pg_url)
+    execute(pg_url, f"CREATE ROLE {reader}", f"GRANT SELECT ON raw.items TO {reader}")
+    analyze(source_url, pg_url)
+    grants, old_oid = fetch(pg_url, GRANTS), fetch(pg_url, OID)
+    expected = fetch(source_url, ITEMS) + fetch(pg_url, ITEMS + " OFFSET 50")
+    result = replace(source_url, pg_url, strategy)
+    assert result.method == "swap" and result.checksum_match
+    assert (result.inserted, result.updated, result.target_rows) == (50, 50, 150)
+    assert fetch(pg_url, ITEMS) == expected
+    assert fetch(pg_url, OID) != old_oid and fetch(pg_url, GRANTS) == grants
+    assert staging_tables(pg_url) == []
+
+
+def test_a_small_change_to_a_large_target_is_merged_in_place(source_url: str, pg_url: str) -> None:
+    make_source(source_url, rows=10)
+    make_target(pg_url)
+    analyze(source_url, pg_url)
+    old_oid = fetch(pg_url, OID)
+    result = replace(source_url, pg_url, "merge")
+    assert result.method == "in place: few source rows for the target's size (estimated)"
+    assert (result.inserted, result.target_rows, fetch(pg_url, OID)) == (10, 110, old_oid)

@@ -125,15 +125,25 @@ def table_oid(conn: PgConnection, ref: TableRef) -> int:
 
 
 def swap_blockers(conn: PgConnection, ref: TableRef) -> list[str]:
-    """Why the target cannot be swapped whole (empty: it can). Takes EXCLUSIVE on the target
-    first: writers and DDL wait for this transaction, readers go on reading."""
+    """Why the target cannot be swapped whole (empty: it can). When it can, the target is
+    locked EXCLUSIVE for the rest of the transaction (writers and DDL wait for this run,
+    readers go on reading) and checked again under the lock."""
     from psycopg2 import sql
 
+    reasons = _blockers(conn, ref)
+    if not reasons:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(ref.sql()))
+        reasons = _blockers(conn, ref)
+    return reasons
+
+
+def _blockers(conn: PgConnection, ref: TableRef) -> list[str]:
+    oid = table_oid(conn, ref)
     with conn.cursor() as cur:
-        cur.execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(ref.sql()))
-        cur.execute(_BLOCKERS, (table_oid(conn, ref),))
+        cur.execute(_BLOCKERS, (oid,))
         reasons = list(cur.fetchone()[0])
-        cur.execute(_INDEXES, (table_oid(conn, ref),))
+        cur.execute(_INDEXES, (oid,))
         if not all(row[3] for row in cur.fetchall()):
             reasons.append("an index definition this engine cannot rebuild")
     return reasons

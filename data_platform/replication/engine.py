@@ -3,7 +3,9 @@
 The source is read in one REPEATABLE READ snapshot (count, high-water mark and rows agree). The
 target does everything in one transaction: create the table if missing, stage, check keys, merge,
 verify counts and checksums, store the watermark, commit. Any failure, or the death of this
-process, rolls all of it back; the TEMP staging table goes with the transaction.
+process, rolls all of it back; the TEMP staging table goes with the transaction. Where a large
+share of the target changes, the rows go into a fresh table that is swapped in instead, in the
+same transaction (`swap.py`).
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import pytest
 from data_platform.core.postgres import connect
 from data_platform.replication import DataCopyEngine
 from data_platform.replication.errors import IntegrityMismatchError
+from data_platform.replication.tables import TableRef
 from data_platform_tests.replication.conftest import execute, fetch
 from data_platform_tests.replication.test_cli import SPEC, setup_spec
 from data_platform_tests.replication.test_engine import make_source, make_target, staging_tables
@@ -255,3 +256,34 @@ def test_a_small_change_to_a_large_target_is_merged_in_place(source_url: str, pg
     result = replace(source_url, pg_url, "merge")
     assert result.method == "in place: few source rows for the target's size (estimated)"
     assert (result.inserted, result.target_rows, fetch(pg_url, OID)) == (10, 110, old_oid)
+
+
+@pytest.mark.parametrize("strategy", ["replace", "merge"])
+def test_hostile_names_survive_a_swap(source_url: str, pg_url: str, strategy: str) -> None:
+    schema, table = 'we"ird.sch;ema', 'x"; DROP TABLE victim; --.t'
+    quoted = '"we""ird.sch;ema"."x""; DROP TABLE victim; --.t"'
+    column = '"col""; DROP TABLE victim; --"'
+    for url in (source_url, pg_url):
+        execute(
+            url,
+            "CREATE TABLE victim (id int)",
+            'CREATE SCHEMA "we""ird.sch;ema"',
+            f'CREATE TABLE {quoted} (id int CONSTRAINT "k""ey; --" PRIMARY KEY, {column} text)',
+        )
+    execute(source_url, f"INSERT INTO {quoted} SELECT i, 'new' FROM generate_series(1, 100) i")
+    execute(
+        pg_url,
+        f"INSERT INTO {quoted} SELECT i, 'old' FROM generate_series(51, 150) i",
+        f'CREATE INDEX "i""dx USING ; --" ON {quoted} ({column}) WHERE {column} <> \'x USING\'',
+    )
+    for url in (source_url, pg_url):
+        execute(url, f"ANALYZE {quoted}", autocommit=True)
+    indexes = f"SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = '{schema}'"
+    kept = fetch(pg_url, indexes + " ORDER BY 1")
+    ref = TableRef(schema, table)
+    result = DataCopyEngine(source_url, pg_url).copy_with_staging_table(ref, ref, strategy=strategy)
+    assert result.method == "swap" and result.checksum_match
+    assert result.target_rows == (100 if strategy == "replace" else 150)
+    assert fetch(pg_url, indexes + " ORDER BY 1") == kept
+    assert fetch(pg_url, "SELECT to_regclass('victim') IS NOT NULL") == [(True,)]
+    assert staging_tables(pg_url) == []

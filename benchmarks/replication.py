@@ -6,7 +6,10 @@ keys (every even key, with old values), so every strategy ends with the target e
 source. Every run starts from a fresh copy of that target (CREATE DATABASE ... TEMPLATE) and is
 a whole process (start-up counts). Contenders, per strategy:
 - ours: `data-platform replicate run --spec ... --json` with that strategy, with its checks
-  (counts, checksum: the JSON's `verify_seconds` is printed as the checksum's cost);
+  (counts, checksum: the JSON's `verify_seconds` is printed as the checksum's cost); each run
+  must have swapped a fresh table in (the JSON's `method`); and once more `replace` on a target
+  the swap does not carry (a column statistics target), which takes TRUNCATE + INSERT, the way
+  before the swap (for comparison, not a peer);
 - the seed's way (seed 002 section 4), a delete_insert: `psql \\copy ... TO STDOUT | psql \\copy
   staging FROM STDIN`, DELETE + INSERT in one transaction, DROP of the staging table;
 - pgcopydb (replace): `pgcopydb clone --drop-if-exists --filters` limited to the table (it loads
@@ -47,6 +50,7 @@ from data_platform import devstack
 from data_platform.core.postgres import PostgresSettings, connect
 
 STRATEGIES = ("replace", "upsert", "delete_insert", "merge")
+TRUNCATE = "ours (replace truncate+insert)"
 TABLE = "bench.orders"
 COLUMNS = "id, note, amount, at, doc"
 SOURCE_DDL = """
@@ -211,14 +215,22 @@ def _psql_env(source: str, target: str) -> dict:
     }
 
 
-def ours(strategy: str, verify: list[float]) -> Callable[[str, str, Path], float]:
+def ours(strategy: str, verify: list[float], method: str) -> Callable[[str, str, Path], float]:
+    """Our CLI; `method` is the way the run must have taken (`swap`, `truncate+insert`)."""
+
     def run(source: str, target: str, workdir: Path) -> float:
+        if method == "truncate+insert":
+            # A per-column statistics target is one of the things a swap does not carry, so
+            # this target is replaced by TRUNCATE + INSERT (the way before the swap).
+            run_sql(target, f"ALTER TABLE {TABLE} ALTER COLUMN note SET STATISTICS 200")
         spec = workdir / f"{strategy}.yaml"
         spec.write_text(SPEC.replace("STRATEGY", strategy))
         env = {**os.environ, "BENCH_SOURCE_URL": source, "BENCH_TARGET_URL": target}
         argv = [CLI, "replicate", "run", "--spec", str(spec), "--json"]
         seconds, out = _timed(argv, env, f"ours ({strategy})")
         result = json.loads(out.splitlines()[0])
+        if not (result["method"] or "").startswith(method):
+            raise SystemExit(f"ours ({strategy}) went {result['method']!r}, not {method!r}")
         verify.append(result["verify_seconds"])
         return seconds
 
@@ -259,7 +271,11 @@ def dlt_merge(source: str, target: str, workdir: Path) -> float:
 
 
 def contenders(verify: dict[str, list[float]]) -> list[Contender]:
-    found = [Contender(f"ours ({s})", s, True, ours(s, verify[s])) for s in STRATEGIES]
+    found = [Contender(f"ours ({s})", s, True, ours(s, verify[s], "swap")) for s in STRATEGIES]
+    # The way replace went before the swap, for comparison (not a peer).
+    verify[TRUNCATE] = []
+    old_way = ours("replace", verify[TRUNCATE], "truncate+insert")
+    found.append(Contender(TRUNCATE, "-", True, old_way))
     found.append(Contender("seed: psql | psql + DELETE/INSERT", "delete_insert", False, seed))
     if shutil.which("pgcopydb"):
         found.append(Contender("pgcopydb clone --filters", "replace", False, pgcopydb))
@@ -317,6 +333,11 @@ def report(found: list[Contender], outcomes: dict[str, Outcome], verify: dict) -
         theirs = statistics.median(outcomes[best.name].seconds)
         print(f"{strategy:<15}{mine:7.2f}s{checks:9.2f}s  {best.name:<38}{theirs:7.2f}s"
               f"  {theirs / mine:.2f}x")  # fmt: skip
+    if TRUNCATE in outcomes and "ours (replace)" in outcomes:
+        old = statistics.median(outcomes[TRUNCATE].seconds)
+        swap = statistics.median(outcomes["ours (replace)"].seconds)
+        print(f"replace by swap vs by TRUNCATE + INSERT (ours, before): {swap:.2f}s vs {old:.2f}s"
+              f" ({old / swap:.2f}x)")  # fmt: skip
 
 
 def main() -> None:

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -17,7 +13,12 @@ from data_platform.core.postgres import connect
 from data_platform.replication import DataCopyEngine
 from data_platform.replication.errors import IntegrityMismatchError
 from data_platform.replication.tables import TableRef
-from data_platform_tests.replication.conftest import execute, fetch
+from data_platform_tests.replication.conftest import (
+    execute,
+    fetch,
+    kill_9_when,
+    run_in_background,
+)
 from data_platform_tests.replication.test_cli import SPEC, setup_spec
 from data_platform_tests.replication.test_engine import make_source, make_target, staging_tables
 
@@ -109,21 +110,6 @@ def test_a_dependent_view_makes_replace_truncate_and_the_view_stays(
     assert fetch(pg_url, ITEMS) == fetch(source_url, ITEMS)
 
 
-def test_a_partitioned_target_is_replaced_by_truncate(source_url: str, pg_url: str) -> None:
-    make_source(source_url)
-    execute(
-        pg_url,
-        "CREATE SCHEMA raw",
-        "CREATE TABLE raw.items (id int PRIMARY KEY, name text NOT NULL, price numeric(10,2))"
-        " PARTITION BY RANGE (id)",
-        "CREATE TABLE raw.items_all PARTITION OF raw.items"
-        " FOR VALUES FROM (MINVALUE) TO (MAXVALUE)",
-    )
-    result = replace(source_url, pg_url)
-    assert result.method.startswith("truncate+insert: partitioned")
-    assert fetch(pg_url, "SELECT count(*) FROM raw.items_all") == [(100,)]
-
-
 def test_readers_see_the_old_table_during_the_load_and_then_the_new(
     source_url: str, pg_url: str
 ) -> None:
@@ -201,28 +187,10 @@ def test_kill_9_mid_load_keeps_the_old_table_and_leaves_no_fresh_one(
     spec = SPEC.split("  - name: missing")[0].replace("upsert", "replace")
     env = setup_spec(tmp_path, source_url, pg_url, spec + "    primary_key: [id]\n")
     before, old_oid = fetch(pg_url, ITEMS), fetch(pg_url, OID)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "data_platform.cli", "replicate", "run"],
-        env={**os.environ, **env},
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = run_in_background(tmp_path, env)
     # The COPY into the fresh table (in the target's schema, not TEMP) is running.
     copying = 'SELECT count(*) FROM pg_stat_activity WHERE query LIKE \'COPY "raw"."dp_staging_%\''
-    try:
-        deadline = time.monotonic() + 60
-        while fetch(pg_url, copying) == [(0,)]:
-            assert process.poll() is None and time.monotonic() < deadline
-            time.sleep(0.02)
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=10)
-    finally:
-        process.kill()
-    assert process.returncode == -signal.SIGKILL
-    deadline = time.monotonic() + 30
-    while fetch(pg_url, copying) != [(0,)] and time.monotonic() < deadline:
-        time.sleep(0.05)
+    kill_9_when(process, pg_url, copying)
     assert (fetch(pg_url, ITEMS), fetch(pg_url, OID)) == (before, old_oid)
     assert staging_tables(pg_url) == []
 

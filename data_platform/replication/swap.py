@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from data_platform.replication.catalog import Column
+from data_platform.replication.errors import DuplicateKeyError
 from data_platform.replication.integrity import row_hash
 from data_platform.replication.staging import STAGING_PREFIX
 from data_platform.replication.tables import TableRef
@@ -230,29 +231,37 @@ def _temporary_name(plan: SwapPlan, number: int) -> str:
 
 def build_indexes(conn: PgConnection, plan: SwapPlan) -> None:
     """The target's key constraints and indexes on the loaded fresh table, under temporary
-    names (index names are unique per schema; the old ones still exist)."""
-    from psycopg2 import sql
+    names (index names are unique per schema; the old ones still exist). Rows that repeat a
+    value of one of the target's unique indexes raise DuplicateKeyError naming that index."""
+    from psycopg2 import errors, sql
 
+    statements = [
+        (name, sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+            plan.fresh.sql(), sql.Identifier(_temporary_name(plan, number)), sql.SQL(definition)
+        ))
+        for number, (name, definition) in enumerate(plan.constraints)
+    ] + [
+        (name, sql.SQL("CREATE {}INDEX {} ON {} USING {}").format(
+            sql.SQL("UNIQUE " if unique else ""),
+            sql.Identifier(_temporary_name(plan, number)),
+            plan.fresh.sql(),
+            sql.SQL(rest),
+        ))
+        for number, (name, unique, rest) in enumerate(plan.indexes, start=len(plan.constraints))
+    ]  # fmt: skip
     with conn.cursor() as cur:
         # The default 64MB sorts 1 M keys partly on disk; this transaction only.
         cur.execute("SET LOCAL maintenance_work_mem = %s", (INDEX_BUILD_MEMORY,))
-        for number, (_, definition) in enumerate(plan.constraints):
-            cur.execute(
-                sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
-                    plan.fresh.sql(),
-                    sql.Identifier(_temporary_name(plan, number)),
-                    sql.SQL(definition),
-                )
-            )
-        for number, (_, unique, rest) in enumerate(plan.indexes, start=len(plan.constraints)):
-            cur.execute(
-                sql.SQL("CREATE {}INDEX {} ON {} USING {}").format(
-                    sql.SQL("UNIQUE " if unique else ""),
-                    sql.Identifier(_temporary_name(plan, number)),
-                    plan.fresh.sql(),
-                    sql.SQL(rest),
-                )
-            )
+        for name, statement in statements:
+            try:
+                cur.execute(statement)
+            except errors.UniqueViolation as exc:
+                detail = exc.diag.message_detail or ""
+                raise DuplicateKeyError(
+                    f"{plan.target}: the new rows repeat a value of its unique index {name!r} "
+                    f"({detail.rstrip('.')}); deduplicate the source or drop that index. "
+                    "Nothing was changed."
+                ) from None
         cur.execute(sql.SQL("ANALYZE {}").format(plan.fresh.sql()))
 
 

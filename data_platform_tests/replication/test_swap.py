@@ -11,7 +11,7 @@ import pytest
 
 from data_platform.core.postgres import connect
 from data_platform.replication import DataCopyEngine
-from data_platform.replication.errors import IntegrityMismatchError
+from data_platform.replication.errors import DuplicateKeyError, IntegrityMismatchError
 from data_platform.replication.tables import TableRef
 from data_platform_tests.replication.conftest import (
     execute,
@@ -254,4 +254,19 @@ def test_hostile_names_survive_a_swap(source_url: str, pg_url: str, strategy: st
     assert result.target_rows == (100 if strategy == "replace" else 150)
     assert fetch(pg_url, indexes + " ORDER BY 1") == kept
     assert fetch(pg_url, "SELECT to_regclass('victim') IS NOT NULL") == [(True,)]
+    assert staging_tables(pg_url) == []
+
+
+def test_rows_that_break_another_unique_index_are_refused_by_its_name(
+    source_url: str, pg_url: str
+) -> None:
+    make_source(source_url)
+    execute(source_url, "UPDATE raw.items SET name = 'same' WHERE id IN (3, 4)")
+    make_target(pg_url)
+    execute(pg_url, "CREATE UNIQUE INDEX items_name ON raw.items (name)")
+    before, old_oid = fetch(pg_url, ITEMS), fetch(pg_url, OID)
+    with pytest.raises(DuplicateKeyError, match="unique index 'items_name'") as caught:
+        replace(source_url, pg_url)
+    assert "Key (name)=(same) is duplicated" in str(caught.value)
+    assert (fetch(pg_url, ITEMS), fetch(pg_url, OID)) == (before, old_oid)
     assert staging_tables(pg_url) == []

@@ -9,6 +9,10 @@ runs it (start-up counts), in alternating order, on the same Postgres:
   its run too) into a plain table with the same column types, and into the snapshot's partition
   (Postgres checks its bound per row, as ours checks the staging table's CHECK). For Parquet,
   psql loads the UTF-8 CSV (it cannot read Parquet); for cp949 it uses ENCODING 'UHC'.
+- server-side `COPY table FROM 'file'` into the plain table (Postgres reads the file itself; no
+  client moves a row): the physical limit of one COPY stream here.
+- Parquet only: ADBC's Postgres driver (`adbc_ingest`, two connections) loading the Parquet
+  file into the plain table, the library route the C encoder was measured against (issue 21).
 - pandas `read_csv(chunksize=50_000)` + `to_sql(method='multi')`, the seed's way, on the first
   --pandas-rows rows only (its rows/s is compared).
 Medians of --repeat rounds and the per-round ratios are printed. Goal: ours >= 1.3x psql.
@@ -20,6 +24,7 @@ Medians of --repeat rounds and the per-round ratios are printed. Goal: ours >= 1
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import random
 import shutil
@@ -108,6 +113,18 @@ def ours(url: str, folder: Path, jobs: int | None) -> Callable[[], None]:
     return run
 
 
+def run_psql(url: str, psql: str, *commands: str) -> None:
+    """One psql process running `commands`; the password goes by environment, so no command
+    line (or error showing one) carries it."""
+    settings = PostgresSettings.from_url(url)
+    env = {**os.environ, "PGPASSWORD": settings.password or ""}
+    script = [arg for command in commands for arg in ("-c", command)]
+    without_password = dataclasses.replace(settings, password=None).url()
+    subprocess.run(
+        [psql, without_password, "-q", "-v", "ON_ERROR_STOP=1", *script], check=True, env=env
+    )
+
+
 def psql_copy(url: str, psql: str, table: str, csv_path: Path, encoding: str) -> Callable[[], None]:
     """One psql process that empties `table` and copies the file in, as ours replaces the
     snapshot (its old partition is dropped inside the timed run too)."""
@@ -115,14 +132,65 @@ def psql_copy(url: str, psql: str, table: str, csv_path: Path, encoding: str) ->
         f"\\copy {table} ({HEADER}) from '{csv_path}' "
         f"with (format csv, header true, encoding '{encoding}')"
     )
+    return lambda: run_psql(url, psql, f"TRUNCATE {table}", copy)
 
-    def run() -> None:
-        subprocess.run(
-            [psql, url, "-q", "-v", "ON_ERROR_STOP=1", "-c", f"TRUNCATE {table}", "-c", copy],
-            check=True,
-        )
 
-    return run
+def server_copy(
+    url: str, psql: str, table: str, csv_path: Path, encoding: str
+) -> Callable[[], None]:
+    """Postgres reads the file itself (`COPY ... FROM 'file'`, no client moves a row): the
+    physical limit of one COPY stream here. Sent by one psql process, TRUNCATE first."""
+    copy = (
+        f"COPY {table} ({HEADER}) FROM '{csv_path}' "
+        f"WITH (FORMAT csv, HEADER true, ENCODING '{encoding}')"
+    )
+    return lambda: run_psql(url, psql, f"TRUNCATE {table}", copy)
+
+
+# The library route for Parquet (ADBC's Postgres driver, binary COPY from polars' Arrow data):
+# empties the plain table, then two connections take 50,000-row batches in turn, as ours does.
+# Types must match the table exactly: integer wants Int32, numeric a Decimal (through the
+# shortest text, as ours sends it; scale 30 is exact for numeric(10,2)).
+ADBC_SCRIPT = """
+import os, sys, threading
+import adbc_driver_postgresql.dbapi as adbc
+import polars as pl
+path, table = sys.argv[1:]
+with adbc.connect(os.environ["BENCH_ADBC_URI"], autocommit=True) as conn, conn.cursor() as cur:
+    cur.execute(f"TRUNCATE {table}")
+batches = iter(
+    pl.scan_parquet(path)
+    .with_columns(
+        pl.col("area_m2").cast(pl.String).cast(pl.Decimal(38, 30)),
+        pl.col("floor").cast(pl.Int32, strict=True),
+    )
+    .collect_batches(chunk_size=50_000)
+)
+lock = threading.Lock()
+def stream():
+    with adbc.connect(os.environ["BENCH_ADBC_URI"], autocommit=False) as conn:
+        with conn.cursor() as cur:
+            while True:
+                with lock:
+                    batch = next(batches, None)
+                if batch is None:
+                    break
+                cur.adbc_ingest(table, batch, mode="append")
+        conn.commit()
+threads = [threading.Thread(target=stream) for _ in range(2)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+"""
+
+
+def adbc_ingest(url: str, table: str, parquet_path: Path) -> Callable[[], None]:
+    """A Python process that loads the Parquet file with ADBC (`ADBC_SCRIPT`); the URL goes by
+    environment, so no command line carries its password."""
+    env = {**os.environ, "BENCH_ADBC_URI": url}
+    command = [sys.executable, "-c", ADBC_SCRIPT, str(parquet_path), table]
+    return lambda: subprocess.run(command, check=True, env=env)
 
 
 def pandas_load(url: str, path: Path, rows: int, kind: str) -> float:
@@ -187,6 +255,7 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="silver-bench-"))
+    work.chmod(0o755)  # the server reads the CSV itself for the server-side COPY line
     server = None
     try:
         csv_path = snapshot_folder(work, "utf8") / "data.csv"
@@ -220,15 +289,21 @@ def main() -> None:
         for label, folder, psql_file, psql_encoding, pandas_file, kind in lines:
             if args.only and kind != args.only:
                 continue
+            adbc = "ADBC ingest, plain table"
+            extra = {adbc: adbc_ingest(url, PSQL_TABLE, pandas_file)} if kind == "parquet" else {}
             times = interleaved(
                 args.repeat,
                 {
                     "ours": ours(url, folder, None),
+                    **extra,
                     "ours --jobs 1": ours(url, folder, 1),
                     "psql \\copy, plain table": psql_copy(
                         url, psql, PSQL_TABLE, psql_file, psql_encoding
                     ),
                     "psql \\copy, partition": psql_copy(url, psql, leaf, psql_file, psql_encoding),
+                    "server COPY FROM file": server_copy(
+                        url, psql, PSQL_TABLE, psql_file, psql_encoding
+                    ),
                 },
             )
             note = " (psql loads the UTF-8 CSV)" if kind == "parquet" else ""
@@ -238,7 +313,12 @@ def main() -> None:
                     f"  {name:26s} {median(runs):6.2f} s {args.rows / median(runs):11,.0f} rows/s"
                     f"   runs {' '.join(f'{t:.2f}' for t in runs)}"
                 )
-            for anchor in ("psql \\copy, plain table", "psql \\copy, partition"):
+            for anchor in (
+                "psql \\copy, plain table",
+                "psql \\copy, partition",
+                "server COPY FROM file",
+                *extra,
+            ):
                 for name in ("ours", "ours --jobs 1"):
                     per_round = [a / o for a, o in zip(times[anchor], times[name], strict=True)]
                     ratio = median(times[anchor]) / median(times[name])

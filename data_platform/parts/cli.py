@@ -48,15 +48,18 @@ db_option = click.option(
 )
 
 
-@parts.command("run")
-@date_option
-@click.option(
+supplier_config_option = click.option(
     "--supplier-config",
     "config_files",
     multiple=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Supplier TOML file (repeatable; default: the built-in suppliers and ./suppliers/*.toml).",
 )
+
+
+@parts.command("run")
+@date_option
+@supplier_config_option
 @db_option
 @click.option(
     "--store",
@@ -152,18 +155,22 @@ def _run_one(
 
 
 def _summary(report: DayReport) -> str:
+    from data_platform.parts.report import unconfigured_note
+
     loaded = (
         "skipped (no valid offers)" if report.skipped else f"{report.rows_upserted} rows upserted"
     )
     return (
         f"{report.supplier} {report.day}: {report.requests} requests, {report.succeeded} ok, "
         f"{report.failed} failed, {report.healed} healed, {len(report.still_failing)} still "
-        f"failing; {report.offers} offers, {report.dropped} dropped; {loaded}"
+        f"failing{unconfigured_note(report.unconfigured_failing)}; {report.offers} offers, "
+        f"{report.dropped} dropped; {loaded}"
     )
 
 
 def _totals(reports: list[DayReport]) -> dict[str, Any]:
-    names = ("requests", "succeeded", "failed", "healed", "offers", "dropped", "rows_upserted")
+    names = ("requests", "succeeded", "failed", "healed", "unconfigured_failing", "offers",
+             "dropped", "rows_upserted")  # fmt: skip
     totals: dict[str, Any] = {name: sum(getattr(r, name) for r in reports) for name in names}
     totals["still_failing"] = sum(len(r.still_failing) for r in reports)
     totals["skipped"] = all(r.skipped for r in reports)
@@ -174,17 +181,26 @@ def _totals(reports: list[DayReport]) -> dict[str, Any]:
 @parts.command("failed")
 @date_option
 @click.option("--supplier", default=None, help="Only this supplier code.")
+@supplier_config_option
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="Print the URLs as a JSON list.")
-def failed(day: date, supplier: str | None, db_url: str, as_json: bool) -> None:
-    """List the day's URLs that still fail, with their attempts and last error."""
+def failed(
+    day: date, supplier: str | None, config_files: tuple[Path, ...], db_url: str, as_json: bool
+) -> None:
+    """List the day's URLs that still fail, with their attempts and last error. URLs of car types
+    the supplier configs no longer list are left out (and counted).
+
+    Example: data-platform parts failed --date 2026-11-20 --supplier demo --json"""
     from data_platform.core.postgres import PostgresError, connection
-    from data_platform.parts.failed_urls import list_failed
+    from data_platform.parts.errors import PartsError
+    from data_platform.parts.failed_urls import configured_only, list_failed
+    from data_platform.parts.report import unconfigured_note
 
     try:
+        car_types = {config.code: config.car_types for config in _suppliers(config_files)}
         with connection(db_url) as conn:
-            rows = list_failed(conn, day, supplier)
-    except PostgresError as exc:
+            rows, left_out = configured_only(list_failed(conn, day, supplier), car_types)
+    except (PartsError, PostgresError) as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
         items = [
@@ -194,7 +210,13 @@ def failed(day: date, supplier: str | None, db_url: str, as_json: bool) -> None:
             for r in rows
         ]  # fmt: skip
         click.echo(json.dumps(items, ensure_ascii=False, indent=2))
+        if left_out:
+            click.echo(unconfigured_note(left_out).strip(" ()"), err=True)
         return
     for r in rows:
         click.echo(f"{r.supplier}  {r.url}  {r.error}  attempts={r.attempts} rounds={r.rounds}")
-    click.echo(f"{len(rows)} failed URL(s) on {day}" + (f" for {supplier}" if supplier else ""))
+    click.echo(
+        f"{len(rows)} failed URL(s) on {day}"
+        + (f" for {supplier}" if supplier else "")
+        + unconfigured_note(left_out)
+    )

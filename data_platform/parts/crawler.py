@@ -15,6 +15,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 from itertools import groupby
 
@@ -85,9 +86,12 @@ def retry_after_seconds(value: str | None, cap: float) -> float | None:
         seconds = float(value)
     except ValueError:
         try:
-            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+            when = parsedate_to_datetime(value)
         except (TypeError, ValueError):
             return None
+        if when.tzinfo is None:  # "-0000" (RFC 5322: UTC, source zone unknown) comes back naive
+            when = when.replace(tzinfo=UTC)
+        seconds = when.timestamp() - time.time()
     return min(max(seconds, 0.0), cap)
 
 
@@ -142,10 +146,19 @@ class Crawler:
             try:
                 async with self._semaphore:
                     await self._pace.wait()
-                    response = await client.get(request.url)
+                    # httpx's timeout bounds each read, so a body trickling a byte at a time
+                    # would never trip it: the deadline is for the whole request
+                    async with asyncio.timeout(config.timeout_seconds):
+                        response = await client.get(request.url)
+            except TimeoutError:
+                status, retryable = None, True
+                error = f"no complete answer within timeout_seconds ({config.timeout_seconds:g} s)"
             except httpx.TransportError as exc:  # timeouts, refused or reset connections
                 status, error = None, f"{type(exc).__name__}: {exc}".rstrip(": ")
                 retryable = True
+            except httpx.RequestError as exc:  # a redirect loop, an undecodable body
+                status, error = None, f"{type(exc).__name__}: {exc}".rstrip(": ")
+                retryable = False
             else:
                 status = response.status_code
                 if response.is_success:
@@ -173,7 +186,11 @@ class Crawler:
             has_next, items = bool(listing.has_next), len(listing.items)
         except Exception as exc:  # a user parser may raise anything; the page fails
             return FetchOutcome(request, False, attempts, status, f"unparsable page: {exc!r}")
-        await self.save(request, body)
+        try:
+            await self.save(request, body)
+        except Exception as exc:  # a store error of one page must not abort the other pages
+            log.warning("%s fetched but not stored: %s", request.url, exc)
+            return FetchOutcome(request, False, attempts, status, f"page not stored: {exc}")
         return FetchOutcome(request, True, attempts, status, None, has_next, items)
 
 

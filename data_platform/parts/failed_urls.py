@@ -7,7 +7,7 @@ the table.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING
@@ -126,6 +126,15 @@ def list_failed(conn: PgConnection, day: date, supplier: str | None = None) -> l
     with conn.cursor() as cur:
         cur.execute(query, (day, supplier, supplier))
         return [FailedUrl(*row) for row in cur.fetchall()]
+
+
+def configured_only(
+    rows: list[FailedUrl], car_types: Mapping[str, Collection[str]]
+) -> tuple[list[FailedUrl], int]:
+    """The rows whose supplier still lists their car type (`car_types`: supplier -> names), and
+    how many were left out: a car type dropped from the config is no longer crawled or healed."""
+    kept = [row for row in rows if row.car_type in car_types.get(row.supplier, ())]
+    return kept, len(rows) - len(kept)
 
 
 def table_exists(conn: PgConnection) -> bool:

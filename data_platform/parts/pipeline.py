@@ -10,8 +10,9 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from data_platform.core.objectstore import ObjectNotFound, ObjectStore
 from data_platform.core.postgres import PostgresSettings, connection
@@ -41,6 +42,11 @@ from data_platform.parts.transform import (
 )
 
 STAGES = ("crawl", "heal", "transform", "load")
+TIMEZONE = "Asia/Seoul"  # the suppliers' day, and the day of the Dagster partitions
+
+
+def today() -> date:
+    return datetime.now(ZoneInfo(TIMEZONE)).date()
 
 
 @dataclass
@@ -59,6 +65,11 @@ class DayRun:
         return self.config.code
 
     def write_requests(self) -> list[PageRequest]:
+        if self.day > today():  # prices of a day that has not come would be today's, mislabelled
+            raise PartsError(
+                f"{self.day} is in the future (today is {today()} in {TIMEZONE}): "
+                "run a day that has begun"
+            )
         requests = plan_requests(self.config)
         self.raw_store.put(requests_key(self.supplier, self.day), requests_to_json(requests))
         return requests
@@ -102,8 +113,10 @@ class DayRun:
                 failed_urls.record_outcomes(conn, self.day, self.supplier, result.outcomes, True)
             healed += len(result.succeeded)
             rounds = round_number
-        report = self._report(healed=healed, rounds=rounds, still_failing=self._failing_json())
-        self._save_stage("heal", report, ("healed", "rounds", "still_failing"))
+        report = self._report(healed=healed, rounds=rounds, **self._failing_json())
+        self._save_stage(
+            "heal", report, ("healed", "rounds", "still_failing", "unconfigured_failing")
+        )
         return report
 
     def transform(self) -> DayReport:
@@ -166,7 +179,7 @@ class DayRun:
                 values.update(json.loads(self.raw_store.get(key)))
             except ObjectNotFound:
                 continue
-        values["still_failing"] = self._failing_json()
+        values.update(self._failing_json())
         report = self._report(**values)
         self.notifier.send(final_report(report))
         return report
@@ -179,14 +192,23 @@ class DayRun:
         return self.report()
 
     def still_failing(self) -> list[failed_urls.FailedUrl]:
-        with connection(self.postgres) as conn:
-            return failed_urls.list_failed(conn, self.day, self.supplier)
+        """The day's failing URLs of the car types the config lists now."""
+        return self._failing()[0]
 
-    def _failing_json(self) -> list[dict[str, Any]]:
-        return [
-            {"url": f.url, "status": f.status, "error": f.error, "attempts": f.attempts}
-            for f in self.still_failing()
-        ]
+    def _failing(self) -> tuple[list[failed_urls.FailedUrl], int]:
+        with connection(self.postgres) as conn:
+            rows = failed_urls.list_failed(conn, self.day, self.supplier)
+        return failed_urls.configured_only(rows, {self.supplier: self.config.car_types})
+
+    def _failing_json(self) -> dict[str, Any]:
+        failing, left_out = self._failing()
+        return {
+            "still_failing": [
+                {"url": f.url, "status": f.status, "error": f.error, "attempts": f.attempts}
+                for f in failing
+            ],
+            "unconfigured_failing": left_out,
+        }
 
     def _fetch(self, requests: list[PageRequest], follow_pages: bool) -> CrawlResult:
         async def save(request: PageRequest, body: bytes) -> None:

@@ -18,6 +18,8 @@ class DayReport:
     healed: int = 0  # recovered by the self-healing rounds
     rounds: int = 0
     still_failing: list[dict[str, Any]] = field(default_factory=list)
+    # failing URLs of car types no longer in the config: left out of still_failing and the rounds
+    unconfigured_failing: int = 0
     pages: int = 0
     offers: int = 0
     dropped: int = 0
@@ -55,10 +57,15 @@ def final_report(report: DayReport) -> str:
         + (f" ({reasons})" if reasons else "")
         + f"; duplicate urls {report.duplicate_urls}",
         f"URLs: {report.requests} requested, {report.failed} failed at first, {report.healed} "
-        f"healed in {report.rounds} round(s), {len(report.still_failing)} still failing",
+        f"healed in {report.rounds} round(s), {len(report.still_failing)} still failing"
+        + unconfigured_note(report.unconfigured_failing),
     ]
     for item in report.still_failing[:MAX_URLS_IN_MESSAGE]:
         lines.append(f"  {item['url']}: {item['error']} after {item['attempts']} attempts")
     if len(report.still_failing) > MAX_URLS_IN_MESSAGE:
         lines.append(f"  ... and {len(report.still_failing) - MAX_URLS_IN_MESSAGE} more")
     return "\n".join(lines)
+
+
+def unconfigured_note(left_out: int) -> str:
+    return f" ({left_out} of car types no longer configured left out)" if left_out else ""

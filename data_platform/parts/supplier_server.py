@@ -23,12 +23,14 @@ Catalog = dict[str, list[list[dict[str, Any]]]]  # car type -> pages -> items
 
 @dataclass(frozen=True)
 class Reply:
-    """One scripted answer: a status (200 = the real page), an optional delay before answering
-    and an optional Retry-After header."""
+    """One scripted answer: a status (200 = the real page), an optional delay before answering,
+    an optional Retry-After or Location header, and an optional pause before each body byte."""
 
     status: int = 200
     delay: float = 0.0
     retry_after: str | None = None
+    location: str | None = None
+    trickle: float = 0.0
 
 
 class SupplierServer:
@@ -122,20 +124,33 @@ def _handler(server: SupplierServer) -> type[BaseHTTPRequestHandler]:
             reply = server.next_reply(car_type, page)
             time.sleep(server.latency + reply.delay)
             if reply.status != 200:
-                headers = {"Retry-After": reply.retry_after} if reply.retry_after else {}
+                headers = {"Retry-After": reply.retry_after, "Location": reply.location}
                 self._send(reply.status, b'{"error": "scripted failure"}', headers)
                 return
-            self._send(200, server.page_body(car_type, page))
+            self._send(200, server.page_body(car_type, page), trickle=reply.trickle)
 
-        def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        def _send(
+            self,
+            status: int,
+            body: bytes,
+            headers: dict[str, str | None] | None = None,
+            trickle: float = 0.0,
+        ) -> None:
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 for name, value in (headers or {}).items():
-                    self.send_header(name, value)
+                    if value is not None:
+                        self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(body)
+                if not trickle:
+                    self.wfile.write(body)
+                    return
+                for byte in body:
+                    time.sleep(trickle)
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
             except OSError:  # the client gave up (e.g. its timeout): nothing to answer
                 pass
 

@@ -54,7 +54,17 @@ def _load(spec_path: Path) -> ReplicationSpec:
 @click.option("--dry-run", is_flag=True, help="Show what each table would do; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per table on stdout.")
 def run(spec_path: Path, tables: Sequence[str], dry_run: bool, as_json: bool) -> None:
-    """Copy the tables of the spec, in order. Exits 1 when any table failed."""
+    """Copy the tables of the spec, in order. Exits 1 when any table failed.
+
+    The spec's keys are listed in docs/replication.md. Rows whose watermark is NULL and
+    were skipped (`null_watermark: skip`) are counted in each table's line, the summary
+    and `skipped_rows` of --json.
+
+    \b
+    Example:
+      export SOURCE_PG_URL=postgresql://app@src:5432/shop TARGET_PG_URL=postgresql://dw/dw
+      data-platform replicate run --spec replication.yaml --table orders --dry-run
+    """
     from data_platform.core.postgres import PostgresError
     from data_platform.replication.engine import CopyResult
     from data_platform.replication.errors import ReplicationError, SpecError
@@ -67,11 +77,13 @@ def run(spec_path: Path, tables: Sequence[str], dry_run: bool, as_json: bool) ->
     except SpecError as exc:
         raise click.ClickException(str(exc)) from None
     started = time.monotonic()
-    failed = 0
+    failed = skipped = 0
     for table in selected:
         if dry_run:
             try:
-                _show_plan(plan_table(spec, table, os.environ), as_json)
+                plan = plan_table(spec, table, os.environ)
+                skipped += plan.skipped_rows
+                _show_plan(plan, as_json)
             except (ReplicationError, PostgresError) as exc:
                 failed += 1
                 _show_result(
@@ -82,11 +94,15 @@ def run(spec_path: Path, tables: Sequence[str], dry_run: bool, as_json: bool) ->
         result = run_table(spec, table, os.environ, on_progress=progress)
         progress.line.clear()
         failed += result.status != "ok"
+        skipped += result.skipped_rows
         _show_result(result, as_json)
     verb = "planned" if dry_run else "copied"
+    would = "would be " if dry_run else ""
     click.echo(
         f"{len(selected) - failed} of {len(selected)} table(s) {verb}, {failed} failed "
-        f"in {time.monotonic() - started:.1f}s" + ("; nothing was changed" if dry_run else ""),
+        f"in {time.monotonic() - started:.1f}s"
+        + (f"; {skipped:,} row(s) with a NULL watermark {would}skipped" if skipped else "")
+        + ("; nothing was changed" if dry_run else ""),
         err=as_json,
     )
     if failed:
@@ -103,10 +119,16 @@ def run(spec_path: Path, tables: Sequence[str], dry_run: bool, as_json: bool) ->
 )
 @click.option("--dry-run", is_flag=True, help="List the tables that would be dropped.")
 def sweep_command(spec_path: Path, older_than: str, dry_run: bool) -> None:
-    """Drop staging tables left behind in the spec's target databases (only this engine's)."""
+    """Drop staging tables left behind in the spec's target databases (only this engine's).
+
+    \b
+    Example:
+      data-platform replicate sweep --older-than 2d --dry-run
+    """
     from data_platform.core.postgres import PostgresError
+    from data_platform.replication.durations import parse_duration
     from data_platform.replication.errors import ReplicationError
-    from data_platform.replication.runner import parse_duration, sweep
+    from data_platform.replication.runner import sweep
 
     try:
         age = parse_duration(older_than)
@@ -148,10 +170,19 @@ def _show_result(result: CopyResult, as_json: bool) -> None:
         mark = f", watermark {result.high_water}" if result.high_water else ""
         click.echo(
             f"{result.table}: {result.strategy} {result.staged_rows:,} staged of "
-            f"{result.source_rows:,} source rows: {result.inserted:,} inserted, "
+            f"{result.source_rows:,} source rows{_nulls(result)}: {result.inserted:,} inserted, "
             f"{result.updated:,} updated, {result.deleted:,} deleted; {result.target_rows:,} "
             f"rows in target, checksum ok{created}{mark} ({result.seconds:.2f}s)"
         )
+
+
+def _nulls(numbers: CopyResult | CopyPlan) -> str:
+    """What happened to the source rows whose watermark is NULL, when there are any."""
+    if not numbers.watermark_nulls:
+        return ""
+    if numbers.skipped_rows:
+        return f" ({numbers.skipped_rows:,} with a NULL watermark skipped)"
+    return f" (incl. {numbers.watermark_nulls:,} with a NULL watermark, copied every run)"
 
 
 def _show_plan(plan: CopyPlan, as_json: bool) -> None:
@@ -159,9 +190,10 @@ def _show_plan(plan: CopyPlan, as_json: bool) -> None:
         click.echo(json.dumps({**asdict(plan), "status": "planned"}))
         return
     target = "into the existing target" if plan.target_exists else "creating the target"
-    since = f", rows with {plan.watermark} >= {plan.since}" if plan.since else ""
+    since = f", rows with {plan.watermark} >= {plan.read_from}" if plan.read_from else ""
     click.echo(
-        f"{plan.table}: would {plan.strategy} {plan.source_rows:,} source rows{since} {target} "
+        f"{plan.table}: would {plan.strategy} {plan.source_rows:,} source rows{since}"
+        f"{_nulls(plan)} {target} "
         f"(key {', '.join(plan.primary_key)}; {len(plan.columns)} columns: "
         f"{', '.join(plan.columns)}; {plan.copy_format} COPY)"
     )

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from data_platform.core.postgres import PostgresError, PostgresSettings, as_settings, connect
@@ -30,15 +30,17 @@ from data_platform.replication.errors import (
     IntegrityMismatchError,
     ReplicationError,
     SchemaMismatchError,
+    db_error_line,
 )
 from data_platform.replication.integrity import (
+    check_keys,
     checksum,
     compare_staged_with_written,
     use_comparable_text,
 )
-from data_platform.replication.spec import STRATEGIES
+from data_platform.replication.spec import NULL_WATERMARKS, STRATEGIES, Lookback
 from data_platform.replication.staging import create_staging
-from data_platform.replication.strategies import check_keys, strategy_statements
+from data_platform.replication.strategies import strategy_statements
 from data_platform.replication.streaming import source_query, stream_copy
 from data_platform.replication.swap import (
     SwapPlan,
@@ -50,7 +52,13 @@ from data_platform.replication.swap import (
     swap_in,
 )
 from data_platform.replication.tables import TableRef, parse_table_ref
-from data_platform.replication.watermark import load_watermark, store_watermark
+from data_platform.replication.watermark import (
+    load_watermark,
+    null_rows_filter,
+    read_from,
+    store_watermark,
+    watermark_filter,
+)
 
 if TYPE_CHECKING:
     from psycopg2.extensions import connection as PgConnection
@@ -84,6 +92,10 @@ class CopyResult:
     error: str | None = None
     created_target: bool = False
     high_water: str | None = None
+    read_from: str | None = None  # the lowest watermark read: the last mark minus the lookback
+    null_watermark: str | None = None  # include or skip, with a watermark
+    watermark_nulls: int | None = None  # source rows whose watermark is NULL (after `where`)
+    skipped_rows: int = 0  # of those, the rows not copied (null_watermark: skip)
     # into an existing target: "swap" (a fresh table swapped in), else "truncate+insert: <why>"
     # (replace) or "in place: <why>"
     method: str | None = None
@@ -102,6 +114,10 @@ class CopyPlan:
     copy_format: str
     watermark: str | None = None
     since: str | None = None
+    read_from: str | None = None
+    null_watermark: str | None = None
+    watermark_nulls: int | None = None
+    skipped_rows: int = 0
 
 
 @dataclass
@@ -112,8 +128,15 @@ class _Prepared:
     key: tuple[str, ...]
     target_shape: TableShape | None
     binary: bool
-    since: str | None = None
-    filters: dict[str, Any] = field(default_factory=dict)
+    watermark: str | None = None
+    since: str | None = None  # the last run's mark
+    read_from: str | None = None  # since minus the lookback
+    null_watermark: str = "include"
+
+    def watermark_condition(self) -> Composable | None:
+        if not self.watermark:
+            return None
+        return watermark_filter(self.watermark, self.read_from, self.null_watermark)
 
 
 class DataCopyEngine:
@@ -140,36 +163,29 @@ class DataCopyEngine:
         where_condition: str | None = None,
         strategy: str = "merge",
         watermark: str | None = None,
+        lookback: Lookback | None = None,
+        null_watermark: str = "include",
     ) -> CopyResult:
         """Copy, merge with `strategy`, verify, commit. Raises ReplicationError (bad input: not
-        worth retrying) or PostgresError (connection trouble); the target is then unchanged."""
-        if strategy not in STRATEGIES:
-            raise ReplicationError(f"unknown strategy {strategy!r} (use {', '.join(STRATEGIES)})")
-        if watermark and strategy == "replace":
-            raise ReplicationError("watermark cannot be combined with strategy replace")
+        worth retrying) or PostgresError (connection trouble); the target is then unchanged.
+
+        With `watermark`, only rows at or after the last mark minus `lookback` are read, and
+        rows whose watermark is NULL are copied every run (`null_watermark="include"`) or
+        never (`"skip"`, counted in `skipped_rows`)."""
+        _check_options(strategy, watermark, null_watermark)
         started = time.monotonic()
         with _connections(self.source, self.target) as (src, tgt):
             with tgt.cursor() as cur:
                 cur.execute("SET temp_buffers = %s", (STAGING_TEMP_BUFFERS,))
                 cur.execute("SET LOCAL work_mem = %s", (MERGE_WORK_MEM,))
             _lock_target(tgt, _ref(target_table))
-            prep = self._prepare(src, tgt, source_table, target_table, primary_keys, watermark)
-            if (
-                strategy == "upsert"
-                and prep.target_shape
-                and not prep.target_shape.is_unique(prep.key)
-            ):
-                raise SchemaMismatchError(
-                    f"upsert needs a unique index on ({', '.join(prep.key)}) in target "
-                    f"{prep.target_ref}; add one or use strategy merge"
-                )
-            created = prep.target_shape is None
-            result = CopyResult(str(prep.target_ref), strategy, created_target=created)
-            if created:
-                with tgt.cursor() as cur:
-                    for statement in create_table_sql(prep.target_ref, prep.shape, prep.key):
-                        cur.execute(statement)
-            self._copy_and_merge(src, tgt, prep, where_condition, watermark, strategy, result)
+            prep = self._prepare(src, tgt, source_table, target_table, primary_keys)
+            _prepare_watermark(src, tgt, prep, watermark, lookback, null_watermark)
+            _prepare_target(tgt, prep, strategy)
+            result = CopyResult(
+                str(prep.target_ref), strategy, created_target=prep.target_shape is None
+            )
+            self._copy_and_merge(src, tgt, prep, where_condition, strategy, result)
             tgt.commit()
         result.seconds = round(time.monotonic() - started, 3)
         log.info(
@@ -190,11 +206,22 @@ class DataCopyEngine:
         where_condition: str | None = None,
         strategy: str = "merge",
         watermark: str | None = None,
+        lookback: Lookback | None = None,
+        null_watermark: str = "include",
     ) -> CopyPlan:
-        """What `copy_with_staging_table` would do, without changing anything."""
+        """What `copy_with_staging_table` would do, without changing anything. The target's
+        side (creating a missing target, a staging table) runs in a transaction that is rolled
+        back, so the plan fails where the run would (a type missing in the target, rights)."""
+        _check_options(strategy, watermark, null_watermark)
         with _connections(self.source, self.target) as (src, tgt):
-            prep = self._prepare(src, tgt, source_table, target_table, primary_keys, watermark)
-            rows, _ = _count_source(src, prep, where_condition, watermark)
+            prep = self._prepare(src, tgt, source_table, target_table, primary_keys)
+            _prepare_watermark(src, tgt, prep, watermark, lookback, null_watermark)
+            _prepare_target(tgt, prep, strategy)
+            create_staging(tgt, _staging_columns(prep))
+            tgt.rollback()
+            rows, _, nulls = _count_source(src, prep, where_condition)
+            if prep.key != prep.shape.primary_key:  # the run checks staging; these are its rows
+                _check_source_keys(src, prep, where_condition)
         return CopyPlan(
             table=str(prep.target_ref),
             strategy=strategy,
@@ -205,6 +232,10 @@ class DataCopyEngine:
             copy_format="binary" if prep.binary else "text",
             watermark=watermark,
             since=prep.since,
+            read_from=prep.read_from,
+            null_watermark=null_watermark if watermark else None,
+            watermark_nulls=nulls,
+            skipped_rows=_skipped(prep, nulls),
         )
 
     def _prepare(
@@ -214,21 +245,17 @@ class DataCopyEngine:
         source_table: str | TableRef,
         target_table: str | TableRef,
         primary_keys: list[str] | tuple[str, ...] | None,
-        watermark: str | None,
     ) -> _Prepared:
         source_ref, target_ref = _ref(source_table), _ref(target_table)
         shape = read_shape(src, source_ref)
         if shape is None:
             raise SchemaMismatchError(f"source table {source_ref} does not exist")
         key = resolve_key(shape, tuple(primary_keys) if primary_keys else None, source_ref)
-        if watermark and watermark not in shape.column_names:
-            raise SchemaMismatchError(f"watermark column {watermark!r} is not in {source_ref}")
         target_shape = read_shape(tgt, target_ref)
         binary = True
         if target_shape is not None:
             binary = check_target_fits(tgt, shape, target_shape, target_ref)
-        since = load_watermark(tgt, target_ref, watermark) if watermark else None
-        return _Prepared(source_ref, target_ref, shape, key, target_shape, binary, since)
+        return _Prepared(source_ref, target_ref, shape, key, target_shape, binary)
 
     def _copy_and_merge(
         self,
@@ -236,18 +263,20 @@ class DataCopyEngine:
         tgt: PgConnection,
         prep: _Prepared,
         where: str | None,
-        watermark: str | None,
         strategy: str,
         result: CopyResult,
     ) -> None:
         columns = prep.shape.column_names
-        target_types = {c.name: c for c in (prep.target_shape or prep.shape).columns}
-        staging_columns = [target_types[name] for name in columns]
-        high_water = _count_source(src, prep, where, watermark)[1] if watermark else None
-        swap = self._swap_plan(src, tgt, prep, strategy, where, watermark, result)
+        staging_columns = _staging_columns(prep)
+        high_water = None
+        if prep.watermark:
+            _, high_water, result.watermark_nulls = _count_source(src, prep, where)
+            result.null_watermark, result.read_from = prep.null_watermark, prep.read_from
+            result.skipped_rows = _skipped(prep, result.watermark_nulls)
+        swap = self._swap_plan(src, tgt, prep, strategy, where, result)
         staging = swap.fresh.sql() if swap else create_staging(tgt, staging_columns).sql()
         self._report("copying", 0)
-        query = source_query(prep.source_ref, columns, where, _low(watermark, prep.since))
+        query = source_query(prep.source_ref, columns, where, prep.watermark_condition())
         result.source_rows, result.staged_rows = stream_copy(
             src,
             query,
@@ -296,10 +325,10 @@ class DataCopyEngine:
                 f"{check.written_checksum} vs {check.staged_checksum}; rolled back",
                 result,
             )
-        if watermark:
+        if prep.watermark:
             result.high_water = high_water or prep.since
             if result.high_water is not None:
-                store_watermark(tgt, prep.target_ref, watermark, result.high_water)
+                store_watermark(tgt, prep.target_ref, prep.watermark, result.high_water)
 
     def _swap_plan(
         self,
@@ -308,7 +337,6 @@ class DataCopyEngine:
         prep: _Prepared,
         strategy: str,
         where: str | None,
-        watermark: str | None,
         result: CopyResult,
     ) -> SwapPlan | None:
         """A fresh table to load and swap in, or None to change the target in place; says which
@@ -320,7 +348,7 @@ class DataCopyEngine:
             return None
         blockers = []
         if strategy != "replace":
-            if watermark or where:
+            if prep.watermark or where:
                 blockers.append("incremental or filtered source")
             elif not prep.target_shape.is_unique(prep.key):
                 blockers.append("key not unique in the target")
@@ -388,6 +416,54 @@ class DataCopyEngine:
             self.on_progress(phase, done)
 
 
+def _prepare_watermark(
+    src: PgConnection,
+    tgt: PgConnection,
+    prep: _Prepared,
+    watermark: str | None,
+    lookback: Lookback | None,
+    null_watermark: str,
+) -> None:
+    """The last mark and where this run reads from (nothing without a watermark)."""
+    if not watermark:
+        return
+    column = next((c for c in prep.shape.columns if c.name == watermark), None)
+    if column is None:
+        raise SchemaMismatchError(f"watermark column {watermark!r} is not in {prep.source_ref}")
+    prep.watermark, prep.null_watermark = watermark, null_watermark
+    prep.since = load_watermark(tgt, prep.target_ref, watermark)
+    prep.read_from = read_from(src, column, prep.since, lookback)
+
+
+def _prepare_target(tgt: PgConnection, prep: _Prepared, strategy: str) -> None:
+    """Check that the target can take the strategy and create it when missing (in the
+    target's open transaction)."""
+    import psycopg2
+
+    if strategy == "upsert" and prep.target_shape and not prep.target_shape.is_unique(prep.key):
+        raise SchemaMismatchError(
+            f"upsert needs a unique index on ({', '.join(prep.key)}) in target "
+            f"{prep.target_ref}; add one or use strategy merge"
+        )
+    if prep.target_shape is not None:
+        return
+    try:
+        with tgt.cursor() as cur:
+            for statement in create_table_sql(prep.target_ref, prep.shape, prep.key):
+                cur.execute(statement)
+    except psycopg2.ProgrammingError as exc:  # a missing type, no right to create: not a retry
+        raise SchemaMismatchError(
+            f"cannot create the target {prep.target_ref} like the source: {db_error_line(exc)}; "
+            "create the table (or what it needs) in the target database first"
+        ) from None
+
+
+def _staging_columns(prep: _Prepared) -> list[Column]:
+    """The source's columns with the target's types (the source's for a new target)."""
+    target_types = {c.name: c for c in (prep.target_shape or prep.shape).columns}
+    return [target_types[name] for name in prep.shape.column_names]
+
+
 def _ref(table: str | TableRef) -> TableRef:
     if isinstance(table, TableRef):
         return table
@@ -397,25 +473,53 @@ def _ref(table: str | TableRef) -> TableRef:
         raise ReplicationError(f"table name {table!r} {exc}") from None
 
 
-def _low(watermark: str | None, since: str | None) -> tuple[str, str] | None:
-    return (watermark, since) if watermark and since is not None else None
+def _check_options(strategy: str, watermark: str | None, null_watermark: str) -> None:
+    if strategy not in STRATEGIES:
+        raise ReplicationError(f"unknown strategy {strategy!r} (use {', '.join(STRATEGIES)})")
+    if watermark and strategy == "replace":
+        raise ReplicationError("watermark cannot be combined with strategy replace")
+    if null_watermark not in NULL_WATERMARKS:
+        raise ReplicationError(
+            f"unknown null_watermark {null_watermark!r} (use {', '.join(NULL_WATERMARKS)})"
+        )
+
+
+def _skipped(prep: _Prepared, nulls: int | None) -> int:
+    return nulls or 0 if prep.null_watermark == "skip" else 0
 
 
 def _count_source(
-    src: PgConnection, prep: _Prepared, where: str | None, watermark: str | None
-) -> tuple[int, str | None]:
-    """Rows to copy and their highest watermark (as text), in the source's snapshot."""
+    src: PgConnection, prep: _Prepared, where: str | None
+) -> tuple[int, str | None, int | None]:
+    """Rows to copy, their highest watermark (as text) and the rows whose watermark is NULL,
+    in the source's snapshot."""
     from psycopg2 import sql
 
-    low = _low(watermark, prep.since)
-    query = source_query(prep.source_ref, prep.shape.column_names, where, low)
+    query = source_query(
+        prep.source_ref, prep.shape.column_names, where, prep.watermark_condition()
+    )
     high = (
-        sql.SQL("max({})::text").format(sql.Identifier(watermark)) if watermark else sql.SQL("NULL")
+        sql.SQL("max({})::text").format(sql.Identifier(prep.watermark))
+        if prep.watermark
+        else sql.SQL("NULL")
     )
     with src.cursor() as cur:
         cur.execute(sql.SQL("SELECT count(*), {} FROM ({}) AS q").format(high, query))
         rows, high_water = cur.fetchone()
-    return rows, high_water
+        if not prep.watermark:
+            return rows, high_water, None
+        nulls = source_query(
+            prep.source_ref, [prep.watermark], where, null_rows_filter(prep.watermark)
+        )
+        cur.execute(sql.SQL("SELECT count(*) FROM ({}) AS q").format(nulls))
+        return rows, high_water, cur.fetchone()[0]
+
+
+def _check_source_keys(src: PgConnection, prep: _Prepared, where: str | None) -> None:
+    from psycopg2 import sql
+
+    query = source_query(prep.source_ref, prep.key, where, prep.watermark_condition())
+    check_keys(src, sql.SQL("({}) AS staged").format(query), prep.key, f"source {prep.source_ref}")
 
 
 def _count(conn: PgConnection, table: Any) -> int:
@@ -461,11 +565,6 @@ class _connections:
         for conn in self.opened:
             conn.close()  # closing an open transaction rolls it back
         if isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError):
-            raise PostgresError(_first_line(exc)) from None
+            raise PostgresError(db_error_line(exc)) from None
         if isinstance(exc, psycopg2.Error):
-            raise ReplicationError(_first_line(exc)) from None
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
+            raise ReplicationError(db_error_line(exc)) from None

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from data_platform.replication.catalog import Column
+from data_platform.replication.errors import DuplicateKeyError
 
 if TYPE_CHECKING:
     from psycopg2.extensions import connection as PgConnection
@@ -82,6 +83,38 @@ def compare_staged_with_written(
         )
         staged, total, written, staged_sum, written_sum = cur.fetchone()
     return ChecksumComparison(staged, written, total, staged_sum, written_sum)
+
+
+def check_keys(conn: PgConnection, staging: Composable, key: Sequence[str], source: str) -> None:
+    """Raise DuplicateKeyError when a key is NULL or staged twice. The message names the key
+    columns and counts, never a key's value: keys may be e-mail addresses or personal IDs, and
+    the message reaches logs and Dagster's event log."""
+    from psycopg2 import sql
+
+    names = sql.SQL(", ").join(map(sql.Identifier, key))
+    null_key = sql.SQL(" OR ").join(sql.SQL("{} IS NULL").format(sql.Identifier(k)) for k in key)
+    label = ", ".join(key)
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("SELECT count(*) FROM {} WHERE {}").format(staging, null_key))
+        nulls = cur.fetchone()[0]
+        if nulls:
+            raise DuplicateKeyError(
+                f"{source}: {nulls} row(s) have a NULL in primary_key ({label}); "
+                "filter them with `where` or pick another key"
+            )
+        cur.execute(
+            sql.SQL(
+                "SELECT count(*), sum(n), max(n) FROM"
+                " (SELECT count(*) AS n FROM {} GROUP BY {} HAVING count(*) > 1) AS d"
+            ).format(staging, names)
+        )
+        keys, rows, most = cur.fetchone()
+    if keys:
+        raise DuplicateKeyError(
+            f"{source}: {keys} key(s) of primary_key ({label}) occur more than once, in {rows} "
+            f"rows (up to {most} rows for one key); deduplicate the source or choose another "
+            "primary_key. Nothing was changed."
+        )
 
 
 # Text forms that depend on session settings (hashed for types without a hash function) are

@@ -3,7 +3,6 @@ carry the error text), so one bad table does not stop the others."""
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,9 +13,6 @@ from data_platform.replication.engine import CopyPlan, CopyResult, DataCopyEngin
 from data_platform.replication.errors import ReplicationError
 from data_platform.replication.spec import ReplicationSpec, TableSpec, connection_settings
 from data_platform.replication.staging import Leftover, drop_leftovers, find_leftovers
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def engine_for(
@@ -77,11 +73,3 @@ def sweep(
                 drop_leftovers(conn, leftovers)
         swept.append(SweptDatabase(table.target_connection, leftovers))
     return swept
-
-
-def parse_duration(text: str) -> timedelta:
-    """`90s`, `30m`, `1h`, `2d`."""
-    match = _DURATION.match(text)
-    if not match:
-        raise ValueError(f"{text!r} is not a duration such as 30m, 1h or 2d")
-    return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])

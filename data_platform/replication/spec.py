@@ -1,5 +1,9 @@
 """The YAML spec: connections (URLs with `${VAR}` expanded at run time) and the tables to copy.
 
+The file's format is the pydantic models below (`SpecFile`, `TableEntry`, `Endpoint`,
+`ConnectionEntry`: unknown keys are refused); a valid file becomes a ReplicationSpec. Every
+mistake is one line naming the file, the entry, the key and what is allowed.
+
 Expanded URLs are never kept on these objects: a connection stores the text as written, and
 `connection_settings` expands it into a PostgresSettings (whose repr masks the password).
 """
@@ -9,18 +13,35 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
 
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+
+from data_platform.core.config_errors import SECRET, describe_validation_error, location
 from data_platform.core.postgres import PostgresError, PostgresSettings, mask_url
+from data_platform.replication.durations import parse_duration
 from data_platform.replication.errors import SpecError
 from data_platform.replication.tables import TableRef, parse_table_ref
 
 SPEC_ENV_VAR = "DATA_PLATFORM_REPLICATION_SPEC"
 DEFAULT_SPEC_PATH = Path("replication.yaml")
-STRATEGIES = ("merge", "upsert", "delete_insert", "replace")
-TABLE_KEYS = {"name", "source", "target", "primary_key", "strategy", "where", "watermark"}
-REQUIRED_TABLE_KEYS = ("source", "target")
+Strategy = Literal["merge", "upsert", "delete_insert", "replace"]
+STRATEGIES: tuple[str, ...] = get_args(Strategy)
+NullWatermark = Literal["include", "skip"]
+NULL_WATERMARKS: tuple[str, ...] = get_args(NullWatermark)
+# How far before the last mark a run reads again: a duration for a date/time watermark, a
+# number for a numeric one.
+Lookback = timedelta | int | float
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -47,6 +68,9 @@ class TableSpec:
     strategy: str = "merge"
     where: str | None = None  # trusted SQL from the spec file, never from elsewhere
     watermark: str | None = None
+    lookback: Lookback | None = None
+    null_watermark: str = "include"
+    upstream: str | None = None  # a Dagster asset key path as written, e.g. silver/orders
 
     def copy_arguments(self) -> dict[str, Any]:
         """Keyword arguments of `DataCopyEngine.copy_with_staging_table` (and `plan`)."""
@@ -57,6 +81,8 @@ class TableSpec:
             "where_condition": self.where,
             "strategy": self.strategy,
             "watermark": self.watermark,
+            "lookback": self.lookback,
+            "null_watermark": self.null_watermark,
         }
 
 
@@ -78,6 +104,105 @@ class ReplicationSpec:
         return [t for t in self.tables if not wanted or t.name in wanted]
 
 
+# --- the file's format -------------------------------------------------------------------------
+
+
+def _table_ref(value: Any) -> TableRef:
+    return parse_table_ref(value)  # its ValueError becomes the field's error
+
+
+def _lookback(value: Any) -> Lookback:
+    if isinstance(value, str):
+        return parse_duration(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError(f"{value} is negative; use 0 or more")
+        return value
+    raise ValueError(f"{value!r} is neither a duration such as 10m nor a number")
+
+
+BLANK_PATTERN = r"\S"  # a text with something in it
+Text = Annotated[str, StringConstraints(pattern=BLANK_PATTERN)]
+_FILE = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class ConnectionEntry(BaseModel):
+    model_config = _FILE
+
+    url: str = Field(
+        description="a postgresql:// URL; `${VAR}` parts are taken from the environment at run "
+        'time (e.g. "${SOURCE_PG_URL}")'
+    )
+
+
+class Endpoint(BaseModel):
+    model_config = _FILE
+
+    connection: str = Field(description="the name of an entry under `connections`")
+    table: Annotated[TableRef, PlainValidator(_table_ref)] = Field(
+        description='`schema.table` (quote a part as in SQL: `s."We;ird ""Tab"`; no schema means '
+        "public) or a mapping {schema: ..., name: ...}"
+    )
+
+
+class TableEntry(BaseModel):
+    model_config = _FILE
+
+    name: Text | None = Field(
+        None, description="a non-empty string (default: the target table's name)"
+    )
+    source: Endpoint = Field(description="{connection: ..., table: ...}")
+    target: Endpoint = Field(description="{connection: ..., table: ...}")
+    primary_key: Annotated[list[Text], Field(min_length=1)] | None = Field(
+        None,
+        description="a non-empty list of column names (default: the source's primary key)",
+    )
+    strategy: Strategy = Field("merge", description="one of " + ", ".join(STRATEGIES))
+    where: Text | None = Field(None, description="a non-empty SQL condition on the source")
+    watermark: Text | None = Field(
+        None,
+        description="a non-empty column name",
+    )
+    lookback: Annotated[Lookback, PlainValidator(_lookback)] | None = Field(
+        None,
+        description="a duration such as 10m (date/time watermark) or a number of 0 or more "
+        "(numeric watermark)",
+    )
+    null_watermark: NullWatermark = Field(
+        "include",
+        description="include or skip",
+    )
+    upstream: Annotated[str, StringConstraints(pattern=r"^[^/\s]+(/[^/\s]+)*$")] | None = Field(
+        None, description="an asset key path such as silver/orders"
+    )
+
+    @model_validator(mode="after")
+    def _watermark_options(self) -> TableEntry:
+        if self.watermark and self.strategy == "replace":
+            raise ValueError(
+                "watermark cannot be used with strategy replace "
+                "(an incremental run would drop every older row)"
+            )
+        for option in ("lookback", "null_watermark"):
+            if option in self.model_fields_set and not self.watermark:
+                raise ValueError(f"{option} needs a `watermark` column")
+        return self
+
+
+class SpecFile(BaseModel):
+    model_config = _FILE
+
+    connections: dict[str, ConnectionEntry] = Field(
+        min_length=1,
+        description="a non-empty mapping of names to {url: ...}",
+        json_schema_extra=SECRET,  # URLs hold passwords: no value beneath is ever echoed
+    )
+    tables: list[TableEntry] = Field(min_length=1, description="a non-empty list of table entries")
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+
 def spec_path(env: Mapping[str, str]) -> Path:
     """The spec file the Dagster code location reads: $DATA_PLATFORM_REPLICATION_SPEC or
     ./replication.yaml."""
@@ -91,27 +216,35 @@ def load_spec(path: Path) -> ReplicationSpec:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise SpecError(f"cannot read the spec {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(
+            f"{path} is not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#04x}); "
+            "save it as UTF-8"
+        ) from None
     except yaml.YAMLError as exc:
         raise SpecError(f"{path} is not valid YAML: {' '.join(str(exc).split())}") from None
-    try:
-        return parse_spec(data)
-    except SpecError as exc:
-        raise SpecError(f"{path}: {exc}") from None
+    return parse_spec(data, str(path))
 
 
-def parse_spec(data: Any) -> ReplicationSpec:
+def parse_spec(data: Any, origin: str = "the spec") -> ReplicationSpec:
+    """A checked spec; every mistake is one line naming `origin` (the file), the entry and key."""
     if not isinstance(data, dict):
-        raise SpecError("the spec must be a mapping with `connections` and `tables`")
-    _no_unknown_keys(data, {"connections", "tables"}, "the spec")
-    connections = _parse_connections(data.get("connections"))
-    raw_tables = data.get("tables")
-    if not isinstance(raw_tables, list) or not raw_tables:
-        raise SpecError("`tables` must be a non-empty list")
-    tables = tuple(_parse_table(i, entry, connections) for i, entry in enumerate(raw_tables))
+        raise SpecError(f"{origin}: the spec must be a mapping with `connections` and `tables`")
+    try:
+        parsed = SpecFile.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(describe_validation_error(origin, exc, SpecFile, data)) from None
+    connections = {name: ConnectionSpec(name, c.url) for name, c in parsed.connections.items()}
+    tables = tuple(
+        _table_spec(f"{origin}: {location(('tables', i), data)}", entry, connections)
+        for i, entry in enumerate(parsed.tables)
+    )
     seen: set[str] = set()
     for table in tables:
         if table.name in seen:
-            raise SpecError(f"two tables are named {table.name!r}; give one a different `name`")
+            raise SpecError(
+                f"{origin}: two tables are named {table.name!r}; give one a different `name`"
+            )
         seen.add(table.name)
     return ReplicationSpec(connections, tables)
 
@@ -133,81 +266,24 @@ def connection_settings(
         raise SpecError(f"{where}: url is not a postgresql:// URL") from None
 
 
-def _parse_connections(raw: Any) -> dict[str, ConnectionSpec]:
-    if not isinstance(raw, dict) or not raw:
-        raise SpecError("`connections` must map names to {url: ...}")
-    connections = {}
-    for name, body in raw.items():
-        where = f"connection {name!r}"
-        if not isinstance(body, dict) or not isinstance(body.get("url"), str):
-            raise SpecError(f'{where}: needs `url` (a string such as "${{SOURCE_PG_URL}}")')
-        _no_unknown_keys(body, {"url"}, where)
-        connections[str(name)] = ConnectionSpec(str(name), body["url"])
-    return connections
-
-
-def _parse_table(index: int, entry: Any, connections: dict[str, ConnectionSpec]) -> TableSpec:
-    if not isinstance(entry, dict):
-        raise SpecError(f"tables[{index}]: must be a mapping")
-    named = entry.get("name")
-    label = f"tables[{index}]" + (f" ({named})" if isinstance(named, str) else "")
-    _no_unknown_keys(entry, TABLE_KEYS, label)
-    for key in REQUIRED_TABLE_KEYS:
-        if key not in entry:
-            raise SpecError(f"{label}: missing `{key}`")
-    source_conn, source = _endpoint(entry["source"], connections, f"{label}: source")
-    target_conn, target = _endpoint(entry["target"], connections, f"{label}: target")
-    strategy = entry.get("strategy", "merge")
-    if strategy not in STRATEGIES:
-        raise SpecError(f"{label}: strategy {strategy!r} is unknown (use {', '.join(STRATEGIES)})")
-    key = entry.get("primary_key")
-    if key is not None and (
-        not isinstance(key, list) or not key or not all(isinstance(c, str) and c for c in key)
-    ):
-        raise SpecError(f"{label}: primary_key must be a non-empty list of column names")
-    for field_name in ("name", "where", "watermark"):
-        value = entry.get(field_name)
-        if value is not None and (not isinstance(value, str) or not value.strip()):
-            raise SpecError(f"{label}: {field_name} must be a non-empty string")
-    if entry.get("watermark") and strategy == "replace":
-        raise SpecError(
-            f"{label}: watermark cannot be used with strategy replace "
-            "(an incremental run would drop every older row)"
-        )
+def _table_spec(label: str, entry: TableEntry, connections: dict[str, ConnectionSpec]) -> TableSpec:
+    for side, endpoint in (("source", entry.source), ("target", entry.target)):
+        if endpoint.connection not in connections:
+            raise SpecError(
+                f"{label}.{side}.connection: unknown connection {endpoint.connection!r} "
+                f"(defined: {', '.join(sorted(connections))})"
+            )
     return TableSpec(
-        name=entry.get("name") or target.name,
-        source_connection=source_conn,
-        source_table=source,
-        target_connection=target_conn,
-        target_table=target,
-        primary_key=tuple(key) if key else None,
-        strategy=strategy,
-        where=entry.get("where"),
-        watermark=entry.get("watermark"),
+        name=entry.name or entry.target.table.name,
+        source_connection=entry.source.connection,
+        source_table=entry.source.table,
+        target_connection=entry.target.connection,
+        target_table=entry.target.table,
+        primary_key=tuple(entry.primary_key) if entry.primary_key else None,
+        strategy=entry.strategy,
+        where=entry.where,
+        watermark=entry.watermark,
+        lookback=entry.lookback,
+        null_watermark=entry.null_watermark,
+        upstream=entry.upstream,
     )
-
-
-def _endpoint(raw: Any, connections: dict[str, ConnectionSpec], where: str) -> tuple[str, TableRef]:
-    if not isinstance(raw, dict):
-        raise SpecError(f"{where}: must be a mapping {{connection: ..., table: ...}}")
-    _no_unknown_keys(raw, {"connection", "table"}, where)
-    for key in ("connection", "table"):
-        if key not in raw:
-            raise SpecError(f"{where}: missing `{key}`")
-    name = raw["connection"]
-    if name not in connections:
-        raise SpecError(
-            f"{where}.connection: unknown connection {name!r} "
-            f"(defined: {', '.join(sorted(connections))})"
-        )
-    try:
-        return name, parse_table_ref(raw["table"])
-    except ValueError as exc:
-        raise SpecError(f"{where}.table: {exc}") from None
-
-
-def _no_unknown_keys(mapping: dict[str, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(set(map(str, mapping)) - allowed)
-    if unknown:
-        allowed_list = ", ".join(sorted(allowed))
-        raise SpecError(f"{where}: unknown key {unknown[0]!r} (allowed: {allowed_list})")

@@ -13,13 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from data_platform.replication.errors import DuplicateKeyError
-
 if TYPE_CHECKING:
-    from psycopg2.extensions import connection as PgConnection
     from psycopg2.sql import Composable
-
-EXAMPLE_KEYS = 5
 
 
 def _names(columns: Sequence[str], alias: str | None = None) -> Composable:
@@ -90,41 +85,3 @@ def strategy_statements(
             )
         ]
     raise ValueError(f"unknown strategy {strategy!r}")
-
-
-def check_keys(conn: PgConnection, staging: Composable, key: Sequence[str], source: str) -> None:
-    """Raise DuplicateKeyError when a key is NULL or staged twice (with a few example keys)."""
-    from psycopg2 import sql
-
-    null_key = sql.SQL(" OR ").join(sql.SQL("{} IS NULL").format(sql.Identifier(k)) for k in key)
-    duplicates = sql.SQL(
-        "SELECT {key}, n, count(*) OVER () FROM"
-        " (SELECT {key}, count(*) AS n FROM {staging} GROUP BY {key} HAVING count(*) > 1) AS d"
-        " ORDER BY n DESC, {key} LIMIT {limit}"
-    ).format(key=_names(key), staging=staging, limit=sql.Literal(EXAMPLE_KEYS))
-    label = ", ".join(key)
-    with conn.cursor() as cur:
-        cur.execute(sql.SQL("SELECT count(*) FROM {} WHERE {}").format(staging, null_key))
-        nulls = cur.fetchone()[0]
-        if nulls:
-            raise DuplicateKeyError(
-                f"{source}: {nulls} row(s) have a NULL in primary_key ({label}); "
-                "filter them with `where` or pick another key"
-            )
-        cur.execute(duplicates)
-        rows = cur.fetchall()
-    if rows:
-        examples = "; ".join(
-            ", ".join(f"{k}={_shown(v)}" for k, v in zip(key, row[: len(key)], strict=True))
-            + f" ({row[len(key)]} rows)"
-            for row in rows
-        )
-        raise DuplicateKeyError(
-            f"{source}: {rows[0][-1]} key(s) of primary_key ({label}) occur more than once, "
-            f"e.g. {examples}; deduplicate the source or choose another primary_key. "
-            "Nothing was changed."
-        )
-
-
-def _shown(value: object) -> str:
-    return repr(value) if isinstance(value, str) else str(value)

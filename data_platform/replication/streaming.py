@@ -22,15 +22,15 @@ def source_query(
     ref: TableRef,
     columns: Sequence[str],
     where: str | None,
-    watermark: tuple[str, str] | None = None,
+    condition: Composable | None = None,
 ) -> Composable:
-    """SELECT the columns; `where` is trusted text from the spec file, the watermark a literal."""
+    """SELECT the columns; `where` is trusted text from the spec file, `condition` composed
+    SQL (the watermark's)."""
     from psycopg2 import sql
 
     conditions = [sql.SQL("({})").format(sql.SQL(where))] if where else []
-    if watermark is not None:
-        column, low = watermark
-        conditions.append(sql.SQL("{} >= {}").format(sql.Identifier(column), sql.Literal(low)))
+    if condition is not None:
+        conditions.append(condition)
     query = sql.SQL("SELECT {} FROM {}").format(
         sql.SQL(", ").join(map(sql.Identifier, columns)), ref.sql()
     )

@@ -232,7 +232,8 @@ def _temporary_name(plan: SwapPlan, number: int) -> str:
 def build_indexes(conn: PgConnection, plan: SwapPlan) -> None:
     """The target's key constraints and indexes on the loaded fresh table, under temporary
     names (index names are unique per schema; the old ones still exist). Rows that repeat a
-    value of one of the target's unique indexes raise DuplicateKeyError naming that index."""
+    value of one of the target's unique indexes raise DuplicateKeyError naming that index
+    (never the value)."""
     from psycopg2 import errors, sql
 
     statements = [
@@ -255,12 +256,11 @@ def build_indexes(conn: PgConnection, plan: SwapPlan) -> None:
         for name, statement in statements:
             try:
                 cur.execute(statement)
-            except errors.UniqueViolation as exc:
-                detail = exc.diag.message_detail or ""
+            except errors.UniqueViolation:
+                # Not the server's detail: it quotes the repeated value, which may be personal.
                 raise DuplicateKeyError(
-                    f"{plan.target}: the new rows repeat a value of its unique index {name!r} "
-                    f"({detail.rstrip('.')}); deduplicate the source or drop that index. "
-                    "Nothing was changed."
+                    f"{plan.target}: the new rows repeat a value of its unique index {name!r}; "
+                    "deduplicate the source or drop that index. Nothing was changed."
                 ) from None
         cur.execute(sql.SQL("ANALYZE {}").format(plan.fresh.sql()))
 

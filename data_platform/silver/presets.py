@@ -140,34 +140,26 @@ def validate_preset(preset: TablePreset) -> None:
 
 def preset_from_mapping(data: Mapping[str, Any], origin: str) -> TablePreset:
     """Build a preset from parsed TOML/JSON; `columns` is a table of name -> type (in order)."""
-    known = {
-        "name",
-        "dataset",
-        "schema",
-        "table",
-        "columns",
-        "snapshot_columns",
-        "file_format",
-        "ignore_extra_columns",
-        "description",
-    }
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise PresetError(f"{origin}: unknown fields {unknown}; known: {sorted(known)}")
-    columns = data.get("columns")
-    if not isinstance(columns, Mapping) or not columns:
-        raise PresetError(f"{origin}: `columns` must be a table of column name -> Postgres type")
-    name = str(data.get("name") or Path(origin).stem)
+    from pydantic import ValidationError
+
+    from data_platform.core.config_errors import describe_validation_error
+    from data_platform.silver.preset_file import PresetFile
+
+    try:
+        keys = PresetFile.model_validate(data)
+    except ValidationError as exc:
+        raise PresetError(describe_validation_error(origin, exc, PresetFile)) from None
+    name = keys.name or Path(origin).stem
     try:
         return TablePreset(
             name=name,
-            dataset=str(data.get("dataset", name)),
-            schema=str(data.get("schema", "public")),
-            table=str(data.get("table", name)),
-            columns=tuple(ColumnSpec(str(k), str(v)) for k, v in columns.items()),
-            snapshot_columns=tuple(data.get("snapshot_columns", DEFAULT_SNAPSHOT_COLUMNS)),  # type: ignore[arg-type]
-            file_format=str(data.get("file_format", "auto")),
-            ignore_extra_columns=bool(data.get("ignore_extra_columns", False)),
+            dataset=keys.dataset or name,
+            schema=keys.schema_,
+            table=keys.table or name,
+            columns=tuple(ColumnSpec(k, v) for k, v in keys.columns.items()),
+            snapshot_columns=tuple(keys.snapshot_columns),  # type: ignore[arg-type]
+            file_format=keys.file_format,
+            ignore_extra_columns=keys.ignore_extra_columns,
         )
     except PresetError as exc:
         raise PresetError(f"{origin}: {exc}") from None

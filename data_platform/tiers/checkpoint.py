@@ -15,8 +15,8 @@ from data_platform.tiers.config import (
     get_config,
     month_warm_prefix,
     next_month,
-    parse_month,
     previous_month,
+    require_month,
 )
 from data_platform.tiers.frames import to_parquet
 from data_platform.tiers.manifest import CHECKPOINT_NAME
@@ -37,7 +37,7 @@ def write_checkpoint(
 ) -> CheckpointResult:
     """Build `month`'s checkpoint from the previous month and store it (replacing an old one)."""
     config = get_config(provider)
-    parse_month(month)
+    month = require_month(month)
     previous = previous_month(month)
     stats = ReadStats()
     manifest = stats.manifest(store, config, previous, environment)

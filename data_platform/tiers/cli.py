@@ -29,13 +29,17 @@ def store_command(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from data_platform.core.objectstore import ObjectStoreError
         from data_platform.tiers import ConcurrencyConflictError, TiersError
+        from data_platform.tiers.config import load_provider_file
 
         aws = kwargs.pop("aws_settings")
+        providers = kwargs.pop("providers")
         ingesting = "raw_url" in kwargs  # ingest reads the raw store and may start a new store
         kwargs["store"] = cli_object_store(kwargs.pop("store"), aws, existing=not ingesting)
         if ingesting:
             kwargs["raw_store"] = cli_object_store(kwargs.pop("raw_url"), aws, existing=True)
         try:
+            if providers is not None:
+                load_provider_file(providers)
             return func(*args, **kwargs)
         except (TiersError, ConcurrencyConflictError, ObjectStoreError) as exc:
             raise click.ClickException(str(exc)) from None
@@ -43,6 +47,11 @@ def store_command(func: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option("--store", required=True, help="s3://bucket/prefix or a local folder."),
         click.option("--provider", default="aws", show_default=True, help="aws, azure, gcp…"),
+        click.option(
+            "--providers",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="TOML file of more providers ([name] tables; keys in docs/tiers.md).",
+        ),
         click.option(
             "--environment",
             type=click.Choice(["production", "test"]),
@@ -73,9 +82,12 @@ def moment(_ctx: click.Context, param: click.Parameter, value: str | None) -> da
 def duration(_ctx: click.Context, _param: click.Parameter, value: str) -> timedelta:
     units = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
     try:
-        return timedelta(**{units[value[-1]]: float(value[:-1])})
-    except (KeyError, ValueError, IndexError):
+        span = timedelta(**{units[value[-1]]: float(value[:-1])})
+    except (KeyError, ValueError, IndexError, OverflowError):
         raise click.BadParameter(f"{value!r}: use a number with d, h, m or s (e.g. 7d)") from None
+    if span < timedelta(0):
+        raise click.BadParameter(f"{value!r} is negative: use 0s or more (e.g. 7d)")
+    return span
 
 
 def emit(as_json: bool, payload: dict[str, Any], summary: str) -> None:
@@ -106,7 +118,12 @@ OUTPUT = click.option(
 @click.option("--at", required=True, callback=moment, help="ISO moment with zone.")
 @OUTPUT
 def state_command(store, provider, environment, as_json, at, output) -> None:
-    """The latest row per key at a moment, and how many objects the read opened."""
+    """The latest row per key at a moment, and how many objects the read opened.
+
+    \b
+    Example:
+      data-platform tiers state --store s3://lake/tiers --at 2026-01-23T14:20Z --output s.csv
+    """
     from data_platform.tiers.reader import read_state_with_stats
 
     frame, stats = read_state_with_stats(provider, at, store=store, environment=environment)
@@ -130,7 +147,12 @@ def state_command(store, provider, environment, as_json, at, output) -> None:
 @click.option("--end", required=True, callback=moment, help="Exclusive ISO moment.")
 @OUTPUT
 def changes_command(store, provider, environment, as_json, start, end, output) -> None:
-    """Every change with start ≤ Time < end, in time order."""
+    """Every change with start ≤ Time < end, in time order.
+
+    \b
+    Example:
+      data-platform tiers changes --store ./lake --start 2026-01-23T00:00Z --end 2026-01-24T00:00Z
+    """
     from data_platform.tiers import read_changes
 
     frame = read_changes(provider, start, end, store=store, environment=environment)
@@ -143,8 +165,21 @@ def changes_command(store, provider, environment, as_json, start, end, output) -
 @click.option("--raw", "raw_url", required=True, help="Store holding rawdata/<provider>/…")
 @click.option("--start", required=True, callback=moment, help="First slot (inclusive).")
 @click.option("--end", required=True, callback=moment, help="Last slot (exclusive).")
-def ingest_command(store, provider, environment, as_json, raw_store, start, end) -> None:
-    """Diff consecutive raw snapshots and write the hot files not yet written."""
+@click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Ingest a raw snapshot with no rows (every key Ceased) instead of refusing it.",
+)
+def ingest_command(
+    store, provider, environment, as_json, raw_store, start, end, allow_empty
+) -> None:
+    """Diff consecutive raw snapshots and write the hot files not yet written.
+
+    \b
+    Example:
+      data-platform tiers ingest --store s3://lake/tiers --raw s3://raw \\
+        --start 2026-01-23T00:00Z --end 2026-01-24T00:00Z
+    """
     from data_platform.core.terminal import StatusLine
     from data_platform.tiers.ingest import ingest_raw
 
@@ -157,6 +192,7 @@ def ingest_command(store, provider, environment, as_json, raw_store, start, end)
         store=store,
         environment=environment,
         on_slot=lambda r: status.update(lambda: f"{r.slots} slots, {r.written} written"),
+        allow_empty=allow_empty,
     )
     status.clear()
     emit(
@@ -171,7 +207,12 @@ def ingest_command(store, provider, environment, as_json, raw_store, start, end)
 @store_command
 @click.option("--month", required=True, help="YYYY-MM")
 def compact_command(store, provider, environment, as_json, month) -> None:
-    """Compact every hot file of a month that its manifest does not hold yet."""
+    """Compact every hot file of a month that its manifest does not hold yet.
+
+    \b
+    Example:
+      data-platform tiers compact --store s3://lake/tiers --provider azure --month 2026-01
+    """
     from data_platform.tiers import compact_month
 
     result = compact_month(provider, month, store=store, environment=environment)
@@ -188,7 +229,12 @@ def compact_command(store, provider, environment, as_json, month) -> None:
 @store_command
 @click.option("--month", required=True, help="YYYY-MM: state at the first instant of it.")
 def checkpoint_command(store, provider, environment, as_json, month) -> None:
-    """(Re)build a month's state checkpoint from the month before."""
+    """(Re)build a month's state checkpoint from the month before.
+
+    \b
+    Example:
+      data-platform tiers checkpoint --store s3://lake/tiers --month 2026-02
+    """
     from data_platform.tiers.checkpoint import write_checkpoint
 
     result = write_checkpoint(provider, month, store=store, environment=environment)
@@ -205,7 +251,12 @@ def checkpoint_command(store, provider, environment, as_json, month) -> None:
 @click.option("--retention", default="7d", show_default=True, callback=duration)
 @click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
 def vacuum_command(store, provider, environment, as_json, retention, dry_run) -> None:
-    """Delete merged files and manifest versions no version within retention needs."""
+    """Delete merged files and manifest versions no version within retention needs.
+
+    \b
+    Example:
+      data-platform tiers vacuum --store s3://lake/tiers --retention 7d --dry-run
+    """
     from data_platform.tiers import vacuum
 
     result = vacuum(
@@ -227,7 +278,12 @@ def vacuum_command(store, provider, environment, as_json, retention, dry_run) ->
 @store_command
 @click.option("--month", required=True, help="YYYY-MM")
 def manifest_command(store, provider, environment, as_json, month) -> None:
-    """A month's levels, files, sizes and version, and whether it is consistent."""
+    """A month's levels, files, sizes and version, and whether it is consistent.
+
+    \b
+    Example:
+      data-platform tiers manifest --store s3://lake/tiers --month 2026-01 --json
+    """
     from data_platform.tiers.verify import verify_month
 
     report = verify_month(provider, month, store=store, environment=environment)

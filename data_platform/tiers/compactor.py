@@ -1,10 +1,11 @@
 """Leveled m-way compaction under a conditional-write manifest, with no lock service.
 
 Hot files enter level 0 in slot order; every 8 files of level k merge into one level k+1 file.
-An attempt writes its merged files, then replaces the manifest with If-Match. On a conflict it
-re-reads the manifest and, as Iceberg validates a rewrite, retries only if every file it merged is
-still live there; otherwise it raises ConcurrencyConflictError. Files of a losing or failed
-attempt are deleted; a crash leaves files nobody references, which vacuum collects.
+An attempt writes its merged files, then replaces the manifest with If-Match. When another version
+took its place it re-reads the manifest and, as Iceberg validates a rewrite, retries only if every
+file it merged is still live there; otherwise it raises ConcurrencyConflictError. Files of an
+attempt that failed before committing or that certainly lost are deleted; when the commit's outcome
+is unknown nothing is deleted, and a crash leaves files nobody references; vacuum collects both.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from data_platform.core.objectstore import (
     ObjectNotFound,
     ObjectStore,
     ObjectStoreError,
-    PreconditionFailed,
 )
 from data_platform.tiers.checkpoint import refresh_later_checkpoints, write_checkpoint
 from data_platform.tiers.config import (
@@ -36,10 +36,19 @@ from data_platform.tiers.config import (
     month_of,
     month_warm_prefix,
     require_aware,
+    require_month,
     slot_of_hot_key,
 )
-from data_platform.tiers.frames import from_parquet, to_parquet
-from data_platform.tiers.manifest import FANOUT, FileEntry, Manifest, commit_manifest, read_manifest
+from data_platform.tiers.frames import check_parquet_schema, from_parquet, to_parquet
+from data_platform.tiers.manifest import (
+    FANOUT,
+    CommitLost,
+    FileEntry,
+    Manifest,
+    commit_manifest,
+    delete_unreferenced,
+    read_manifest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +119,7 @@ def compact_month(
 ) -> CompactionResult:
     """Compact every hot file of `month` not yet in its manifest, in slot order, in one commit."""
     config = get_config(provider)
+    month = require_month(month)
     prefix = month_hot_prefix(config, month, environment)
     infos = [info for info in store.list(prefix) if info.key.endswith(".parquet")]
     return _compact(config, month, infos, store, environment, timeout_seconds)
@@ -127,23 +137,34 @@ def _compact(
     prefix = month_warm_prefix(config, month, environment)
     result = CompactionResult(config.name, month)
     infos = sorted(infos, key=lambda info: info.key)
+    checked: set[str] = set()
     while True:
         result.attempts += 1
         base = read_manifest(store, prefix, config.name, month)
         todo = [i for i in infos if not base.is_processed(slot_of_hot_key(i.key))]
         if not todo:
             return _finish(result, base, started)
+        for info in todo:  # a file that is not a change file never enters the manifest
+            if info.key not in checked:
+                check_parquet_schema(_get(store, info.key), info.key, config.schema_dtypes)
+                checked.add(info.key)
         attempt = uuid.uuid4().hex[:8]
         plan = _Plan(base)
         try:
             _plan(plan, store, config, prefix, todo, attempt)
+        except BaseException:
+            delete_unreferenced(store, plan.written)  # no commit tried: nobody names them
+            raise
+        try:
             committed = commit_manifest(store, prefix, base, plan.manifest, attempt)
-        except PreconditionFailed:
-            _delete_all(store, plan.written)
+        except CommitLost:
             current = read_manifest(store, prefix, config.name, month)
+            # Only a committed version names a merged file, and this attempt's never was; the
+            # check keeps that true whatever a store's retries did underneath.
+            live = {entry.key for entry in current.live_files()}
+            delete_unreferenced(store, [key for key in plan.written if key not in live])
             if all(current.is_processed(slot_of_hot_key(i.key)) for i in todo):
                 return _finish(result, current, started)  # another process did our work
-            live = {entry.key for entry in current.live_files()}
             lost = sorted(plan.merged_inputs - live)
             if lost:
                 raise ConcurrencyConflictError(
@@ -157,9 +178,6 @@ def _compact(
                 ) from None
             time.sleep(random.uniform(0, min(0.02 * 2**result.attempts, 1.0)))
             continue
-        except BaseException:
-            _delete_all(store, plan.written)
-            raise
         break
     result.compacted_keys = [i.key for i in todo]
     result.files_added = plan.written
@@ -231,15 +249,7 @@ def _merge(
     sequence: int,
     attempt: str,
 ) -> FileEntry:
-    frames = []
-    for entry in inputs:
-        try:
-            frames.append(from_parquet(store.get(entry.key), config))
-        except ObjectNotFound:
-            raise ObjectStoreError(
-                f"{entry.key} is in the manifest but missing from the store; restore it or roll "
-                "the manifest back to a version that does not reference it"
-            ) from None
+    frames = [from_parquet(_get(store, entry.key), config, entry.key) for entry in inputs]
     merged = pl.concat(frames).sort([TIME, *config.pk_columns])
     level, first, last = inputs[0].level + 1, inputs[0].first, inputs[-1].last
     key = f"{prefix}L{level}_{sequence:04d}_{first:05d}-{last:05d}_{attempt}.parquet"
@@ -260,9 +270,11 @@ def _merge(
     )
 
 
-def _delete_all(store: ObjectStore, keys: list[str]) -> None:
-    for key in keys:
-        try:
-            store.delete(key)
-        except ObjectStoreError:
-            log.warning("could not delete %s; vacuum will collect it", key)
+def _get(store: ObjectStore, key: str) -> bytes:
+    try:
+        return store.get(key)
+    except ObjectNotFound:
+        raise ObjectStoreError(
+            f"{key} is listed for compaction but missing from the store; restore it or roll "
+            "the manifest back to a version that does not reference it"
+        ) from None

@@ -6,54 +6,147 @@ process environment, so importing the module never fixes a configuration.
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import polars as pl
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+from data_platform.core.config_errors import describe_validation_error
 
 CEASED = "Ceased"
 TIME = "Time"
 TIME_DTYPE = pl.Datetime("us", "UTC")
 SLOT = timedelta(minutes=10)
 ENVIRONMENTS = ("production", "test")
+# A read of month M opens M-1's manifest and a compaction may rebuild M+1's checkpoint, so a
+# month the caller names needs both neighbours inside datetime's years 1..9999.
+FIRST_MONTH, LAST_MONTH = "0001-02", "9999-11"
+
+
+_SUPPORTED = f"the supported months {FIRST_MONTH} to {LAST_MONTH}"
 
 
 class TiersError(ValueError):
     """Bad input or an unusable store state; the message says what is wrong and what to do."""
 
 
-@dataclass(frozen=True)
-class ProviderConfig:
-    """One provider's change-log schema. pk columns default to String, value columns to Float64."""
+class ProviderConfigError(TiersError):
+    """A provider's settings break a rule; the message names the key and what is allowed."""
+
+
+DTYPES: dict[str, pl.DataType] = {
+    str(dtype): dtype
+    for dtype in (
+        pl.String(),
+        pl.Float64(),
+        pl.Float32(),
+        pl.Int64(),
+        pl.Int32(),
+        pl.Int16(),
+        pl.Int8(),
+        pl.Boolean(),
+    )
+}
+DtypeName = Literal["String", "Float64", "Float32", "Int64", "Int32", "Int16", "Int8", "Boolean"]
+ColumnName = Annotated[str, Field(min_length=1)]
+
+
+class ProviderSchema(BaseModel):
+    """A provider's change-log schema: the keys of one table of a provider file."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    pk_columns: tuple[ColumnName, ...] = Field(
+        min_length=1, description="a list of at least one column name"
+    )
+    value_columns: tuple[ColumnName, ...] = Field(
+        min_length=1, description="a list of at least one column name"
+    )
+    dtypes: dict[str, DtypeName] = Field(
+        default_factory=dict, description="a table of column = type name"
+    )
+    score_column: str | None = Field(default=None, description="one of the value_columns")
+
+    @field_validator("pk_columns", "value_columns")
+    @classmethod
+    def _distinct_columns(cls, columns: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        earlier = info.data.get("pk_columns", ()) if info.field_name == "value_columns" else ()
+        names = [*earlier, *columns]
+        if len(set(names)) != len(names) or {CEASED, TIME} & set(names):
+            raise ValueError(
+                f"columns must be distinct (pk and value columns together) and not "
+                f"{CEASED!r}/{TIME!r}"
+            )
+        return columns
+
+    @field_validator("dtypes", mode="before")
+    @classmethod
+    def _dtype_names(cls, value: Any) -> Any:
+        """polars types (pl.Int32()) are accepted as well as their names ("Int32")."""
+        if isinstance(value, Mapping):
+            return {k: str(v) if isinstance(v, pl.DataType) else v for k, v in value.items()}
+        return value
+
+    @field_validator("dtypes")
+    @classmethod
+    def _dtypes_of_known_columns(cls, dtypes: dict[str, str], info: ValidationInfo) -> dict:
+        names = [*info.data.get("pk_columns", ()), *info.data.get("value_columns", ())]
+        unknown = [column for column in dtypes if column not in names]
+        if unknown:
+            raise ValueError(
+                f"{', '.join(map(repr, unknown))} is not a pk or value column ({', '.join(names)})"
+            )
+        return dtypes
+
+    @field_validator("score_column")
+    @classmethod
+    def _score_among_values(cls, column: str | None, info: ValidationInfo) -> str | None:
+        values = info.data.get("value_columns", ())
+        if column is not None and column not in values:
+            raise ValueError(f"not one of the value_columns ({', '.join(values)})")
+        return column
+
+
+class ProviderConfig(ProviderSchema):
+    """One provider: its name and schema. pk columns default to String, value columns to Float64."""
 
     name: str
-    pk_columns: tuple[str, ...]
-    value_columns: tuple[str, ...]
-    dtypes: Mapping[str, pl.DataType] = field(default_factory=dict)
-    score_column: str | None = None
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "pk_columns", tuple(self.pk_columns))
-        object.__setattr__(self, "value_columns", tuple(self.value_columns))
-        if not self.name or "/" in self.name:
-            raise TiersError(f"provider name {self.name!r} must be non-empty without '/'")
-        if not self.pk_columns or not self.value_columns:
-            raise TiersError(f"provider {self.name!r} needs pk_columns and value_columns")
-        names = [*self.pk_columns, *self.value_columns]
-        if len(set(names)) != len(names) or {CEASED, TIME} & set(names):
-            raise TiersError(
-                f"provider {self.name!r}: columns must be distinct and not {CEASED!r}/{TIME!r}"
-            )
+    def __init__(self, **fields: Any) -> None:
+        try:
+            super().__init__(**fields)
+        except ValidationError as exc:
+            origin = f"provider {fields.get('name')!r}"
+            raise ProviderConfigError(
+                describe_validation_error(origin, exc, ProviderConfig)
+            ) from None
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str) -> str:
+        if not name or "/" in name:
+            raise ValueError("must be non-empty without '/'")
+        return name
 
     @property
     def schema_dtypes(self) -> dict[str, pl.DataType]:
         """Every column of a hot or warm file, in canonical order, with its polars dtype."""
         schema: dict[str, pl.DataType] = {}
         for column in self.pk_columns:
-            schema[column] = self.dtypes.get(column, pl.String())
+            schema[column] = DTYPES[self.dtypes.get(column, "String")]
         for column in self.value_columns:
-            schema[column] = self.dtypes.get(column, pl.Float64())
+            schema[column] = DTYPES[self.dtypes.get(column, "Float64")]
         schema[CEASED] = pl.Boolean()
         schema[TIME] = TIME_DTYPE
         return schema
@@ -71,12 +164,24 @@ class ProviderConfig:
 
 _PROVIDERS: dict[str, ProviderConfig] = {
     "aws": ProviderConfig(
-        "aws", ("InstanceType", "Region", "AZ"), ("SPS",), {"SPS": pl.Int32()}, "SPS"
+        name="aws",
+        pk_columns=("InstanceType", "Region", "AZ"),
+        value_columns=("SPS",),
+        dtypes={"SPS": "Int32"},
+        score_column="SPS",
     ),
     "azure": ProviderConfig(
-        "azure", ("InstanceType", "Region", "AvailabilityZone"), ("Score",), score_column="Score"
+        name="azure",
+        pk_columns=("InstanceType", "Region", "AvailabilityZone"),
+        value_columns=("Score",),
+        score_column="Score",
     ),
-    "gcp": ProviderConfig("gcp", ("InstanceType", "Region"), ("Score",), score_column="Score"),
+    "gcp": ProviderConfig(
+        name="gcp",
+        pk_columns=("InstanceType", "Region"),
+        value_columns=("Score",),
+        score_column="Score",
+    ),
 }
 
 
@@ -100,8 +205,50 @@ def register_provider(config: ProviderConfig, *, replace: bool = False) -> Provi
     return config
 
 
+def load_provider_file(path: Path) -> list[ProviderConfig]:
+    """Register every provider of a TOML file: one table per provider, named by the provider, whose
+    keys are ProviderSchema's fields (docs/tiers.md lists them)."""
+    try:
+        tables = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise TiersError(f"provider file {path}: cannot read it ({exc.strerror})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise TiersError(f"provider file {path} is not TOML: {exc}") from None
+    configs = []
+    for name, table in tables.items():
+        where = f"provider file {path}, [{name}]"
+        if not isinstance(table, dict):
+            raise TiersError(f"{where}: must be a table of pk_columns, value_columns, ...")
+        try:
+            schema = ProviderSchema.model_validate(table)
+        except ValidationError as exc:
+            raise TiersError(describe_validation_error(where, exc, ProviderSchema)) from None
+        try:
+            config = ProviderConfig(name=name, **dict(schema))
+        except ProviderConfigError as exc:
+            raise TiersError(f"{where}: {exc}") from None
+        existing = _PROVIDERS.get(name)
+        if existing is not None and existing != config:
+            raise TiersError(
+                f"{where}: a different provider {name!r} is already known "
+                f"({', '.join(known_providers())}); give this one another name"
+            )
+        configs.append(config)
+    for config in configs:
+        register_provider(config)
+    return configs
+
+
 def known_providers() -> list[str]:
     return sorted(_PROVIDERS)
+
+
+def configured_providers(path: Path) -> list[str]:
+    """The built-in providers plus those of `path` (read when the code location loads, like
+    training_tasks.toml); just the built-ins when the file does not exist."""
+    if Path(path).exists():
+        load_provider_file(Path(path))
+    return known_providers()
 
 
 def environment_prefix(environment: str) -> str:
@@ -119,7 +266,13 @@ def require_aware(moment: datetime, name: str = "timestamp") -> datetime:
             f"{name} {moment.isoformat()} is timezone-naive: pass an aware datetime, "
             "e.g. datetime(..., tzinfo=timezone.utc)"
         )
-    return moment.astimezone(UTC)
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not FIRST_MONTH <= month_of(utc) <= LAST_MONTH:
+        raise TiersError(f"{name} {moment.isoformat()} is outside {_SUPPORTED}")
+    return utc
 
 
 def slot_start(moment: datetime) -> datetime:
@@ -136,18 +289,30 @@ def parse_month(month: str) -> datetime:
     """'2026-01' -> 2026-01-01T00:00Z; anything else is a clear error."""
     try:
         start = datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC)
-    except ValueError:
+    except (TypeError, ValueError):
         raise TiersError(f"month {month!r} is not YYYY-MM (e.g. 2026-01)") from None
     return start
 
 
+def require_month(month: str) -> str:
+    """A month the caller named, checked: YYYY-MM with both neighbours representable."""
+    start = parse_month(month)
+    if not FIRST_MONTH <= month_of(start) <= LAST_MONTH:
+        raise TiersError(f"month {month!r} is outside {_SUPPORTED}")
+    return month_of(start)
+
+
 def next_month(month: str) -> str:
     start = parse_month(month)
+    if month_of(start) == "9999-12":
+        raise TiersError(f"month {month} has no next month; {_SUPPORTED}")
     return f"{start.year + start.month // 12:04d}-{start.month % 12 + 1:02d}"
 
 
 def previous_month(month: str) -> str:
     start = parse_month(month)
+    if month_of(start) == "0001-01":
+        raise TiersError(f"month {month} has no previous month; {_SUPPORTED}")
     year, index = divmod(start.year * 12 + start.month - 2, 12)
     return f"{year:04d}-{index + 1:02d}"
 

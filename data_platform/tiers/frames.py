@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import polars as pl
@@ -11,6 +13,7 @@ from data_platform.tiers.config import CEASED, TIME, ProviderConfig, TiersError
 
 # Warm files are sorted by Time: row groups of this many rows carry min/max statistics per group.
 ROW_GROUP_ROWS = 16_384
+_REPLACE_IT = "restore the file the tiers wrote (a hot file: delete it, run `tiers ingest` again)"
 
 
 def to_polars(frame: Any, name: str = "frame") -> pl.DataFrame:
@@ -65,6 +68,7 @@ def conform(
                 f"{config.name}: column {column!r} is {found}, which does not convert to {dtype} "
                 f"(schema drift?): {str(exc).splitlines()[0]}"
             ) from None
+        _refuse_lost_fractions(frame, config, column, dtype)
         columns.append(pl.col(column).cast(dtype, strict=True))
     frame = frame.select(columns)
     nulls = [c for c in [*config.pk_columns, CEASED] if frame[c].null_count()]
@@ -78,6 +82,25 @@ def conform(
     return frame
 
 
+def _refuse_lost_fractions(
+    frame: pl.DataFrame, config: ProviderConfig, column: str, dtype: pl.DataType
+) -> None:
+    """A strict cast of 2.7 to an integer type gives 2 without complaint; refuse it instead."""
+    if not (frame.schema[column].is_float() and dtype.is_integer()):
+        return
+    value = pl.col(column)
+    lossy = frame.filter(value.is_not_null() & (value != value.round()))
+    if lossy.is_empty():
+        return
+    row = lossy.row(0, named=True)
+    key = ", ".join(f"{c}={row[c]!r}" for c in config.pk_columns)
+    more = f" (and {lossy.height - 1} more rows)" if lossy.height > 1 else ""
+    raise TiersError(
+        f"{config.name}: column {column!r} holds {row[column]!r} at {key}{more}, which {dtype} "
+        f"would store as {int(row[column])}; fix the data or declare {column!r} a float column"
+    )
+
+
 def empty_frame(config: ProviderConfig) -> pl.DataFrame:
     return pl.DataFrame(schema=config.schema_dtypes)
 
@@ -88,9 +111,41 @@ def to_parquet(frame: pl.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def from_parquet(data: bytes, config: ProviderConfig) -> pl.DataFrame:
-    frame = pl.read_parquet(io.BytesIO(data))
-    return frame.select([pl.col(c).cast(t) for c, t in config.schema_dtypes.items()])
+def from_parquet(data: bytes, config: ProviderConfig, key: str) -> pl.DataFrame:
+    """A hot or warm file's rows, after checking it holds exactly the provider's columns."""
+    return read_parquet_checked(data, key, config.schema_dtypes)
+
+
+def read_parquet_checked(data: bytes, key: str, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
+    check_parquet_schema(data, key, schema)
+    with parquet_errors(key):
+        return pl.read_parquet(io.BytesIO(data)).select(list(schema))
+
+
+def check_parquet_schema(data: bytes, key: str, schema: Mapping[str, pl.DataType]) -> None:
+    """A TiersError naming `key` unless it is Parquet with exactly `schema`'s columns and types."""
+    with parquet_errors(key):
+        found = pl.read_parquet_schema(io.BytesIO(data))
+    problems = [f"missing {c}" for c in schema if c not in found]
+    problems += [f"extra {c}" for c in found if c not in schema]
+    wrong = {c: t for c, t in schema.items() if c in found and found[c] != t}
+    problems += [f"{c} is {found[c]}, expected {t}" for c, t in wrong.items()]
+    if problems:
+        raise TiersError(
+            f"{key} does not hold the provider's change-log schema ({'; '.join(problems)}); "
+            f"{_REPLACE_IT}"
+        )
+
+
+@contextmanager
+def parquet_errors(key: str) -> Iterator[None]:
+    """A Parquet decoding error becomes one line naming the object, not a polars traceback."""
+    try:
+        yield
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise TiersError(
+            f"{key} is not a readable Parquet file ({str(exc).splitlines()[0]}); {_REPLACE_IT}"
+        ) from None
 
 
 def latest_per_key(frame: pl.DataFrame, config: ProviderConfig) -> pl.DataFrame:

@@ -65,7 +65,7 @@ def upload_hot_tier(
         store.put_if_absent(key, to_parquet(frame))
     except PreconditionFailed:
         try:
-            existing = from_parquet(store.get(key), config)
+            existing = from_parquet(store.get(key), config, key)
         except ObjectNotFound:  # deleted between our write and read: nothing to compare
             raise HotSlotConflictError(f"{key} vanished while being written; retry") from None
         if existing.equals(frame):

@@ -82,16 +82,32 @@ def ingest_raw(
     store: ObjectStore,
     environment: str = "production",
     on_slot: Callable[[IngestResult], None] | None = None,
+    allow_empty: bool = False,
 ) -> IngestResult:
-    """Write the hot file of every raw slot in [start, end) that is not written yet."""
+    """Write the hot file of every raw slot in [start, end) that is not written yet.
+
+    A raw snapshot with no rows would mark every key Ceased; it is refused (after the slots
+    before it are written) unless `allow_empty`.
+    """
     config = get_config(provider)
     start, end = require_aware(start, "start"), require_aware(end, "end")
+    if end <= start:
+        raise TiersError(
+            f"end {end.isoformat()} is not after start {start.isoformat()}: the slots read are "
+            "start <= slot < end"
+        )
     slots = list_raw_slots(raw_store, provider, start, end)
     earlier = list_raw_slots(raw_store, provider, start - timedelta(days=1), start)
     previous = read_raw(raw_store, earlier[-1][1].key) if earlier else None
     result = IngestResult()
     for slot, info in slots:
         current = read_raw(raw_store, info.key)
+        if current.is_empty() and not allow_empty:
+            raise TiersError(
+                f"raw snapshot {info.key} has no rows; refusing to mark every key Ceased "
+                f"(the {result.slots} slot(s) before it are written). Ingest with --allow-empty "
+                "(allow_empty=True) if the provider really listed nothing."
+            )
         if previous is None:
             changed, removed = detect_changes(current.clear(), current, provider)
         else:

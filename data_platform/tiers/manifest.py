@@ -11,17 +11,36 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 
-from data_platform.core.objectstore import ObjectNotFound, ObjectStore
+from pydantic import TypeAdapter, ValidationError
+
+from data_platform.core.objectstore import (
+    ObjectNotFound,
+    ObjectStore,
+    ObjectStoreError,
+    PreconditionFailed,
+)
 from data_platform.tiers.config import SLOT, TiersError, parse_month
+
+log = logging.getLogger(__name__)
 
 FORMAT = 1
 FANOUT = 8  # m: every 8 files of level k merge into one file of level k+1
 MANIFEST_NAME = "manifest.json"
 VERSIONS_FOLDER = "versions/"
 CHECKPOINT_NAME = "checkpoint.parquet"
+HEAD_WRITE_TRIES = 3  # head writes that failed while the head stayed at the base version
+
+
+class CommitLost(PreconditionFailed):
+    """Another version replaced the head this commit was based on; this one was not committed."""
+
+
+class CommitOutcomeUnknown(ObjectStoreError):
+    """The head write failed and the head could not tell whether it landed; nothing was deleted."""
 
 
 class CorruptManifestError(TiersError):
@@ -97,18 +116,26 @@ class Manifest:
     def from_json(cls, data: bytes, key: str, etag: str | None = None) -> Manifest:
         try:
             body = json.loads(data)
+            if not isinstance(body, dict):
+                raise ValueError(f"a JSON {type(body).__name__}, not an object")
             if body.get("format") != FORMAT:
                 raise ValueError(f"format {body.get('format')!r}, expected {FORMAT}")
             body.pop("processed_count", None)
             body["processed"] = base64.b64decode(body["processed"])
-            body["levels"] = tuple(
-                tuple(FileEntry(**entry) for entry in level) for level in body["levels"]
-            )
-            return cls(**body, etag=etag)
+            return replace(_MANIFEST_FIELDS.validate_python(body), etag=etag)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(part) for part in error["loc"])
+            problem = f"{where}: {error['msg']}"
         except (ValueError, TypeError, KeyError) as exc:
-            raise CorruptManifestError(
-                f"manifest {key} is unreadable ({exc}); restore it from its versions/ folder"
-            ) from None
+            problem = str(exc)
+        raise CorruptManifestError(
+            f"manifest {key} is unreadable ({problem}); restore it from its versions/ folder"
+        )
+
+
+# Checks every field's type (nested file entries too) while building a Manifest from JSON.
+_MANIFEST_FIELDS = TypeAdapter(Manifest)
 
 
 def slot_index(month: str, slot: datetime) -> int:
@@ -142,9 +169,15 @@ def read_version(store: ObjectStore, key: str) -> Manifest:
 def commit_manifest(
     store: ObjectStore, prefix: str, base: Manifest, new: Manifest, attempt: str
 ) -> Manifest:
-    """Store `new` as the version after `base`; PreconditionFailed if the head moved since `base`.
+    """Store `new` as the version after `base` and return it as committed.
 
-    The version file is written first, so a head always names a version that exists.
+    The version file is written first, so a head always names a version that exists. When the
+    head write fails in a way that leaves its outcome unknown (412 on a retry of a write that may
+    have landed, a broken connection, a timeout), the head is re-read: a head that names this
+    version, or chains to it, means the commit happened; a head still at `base` means it did not,
+    and the write is repeated. Raises CommitLost (after deleting the version file, which nobody
+    names) only when another version took this one's place; CommitOutcomeUnknown when the head
+    cannot tell, in which case nothing is deleted (vacuum collects what nobody names).
     """
     sequence = base.sequence + 1
     version_key = f"{prefix}{VERSIONS_FOLDER}{sequence:08d}-{attempt}.json"
@@ -157,13 +190,58 @@ def commit_manifest(
         etag=None,
     )
     data = committed.to_json()
-    store.put_if_absent(version_key, data)
+    _put_new(store, version_key, data)
+    for _ in range(HEAD_WRITE_TRIES):
+        try:
+            if base.etag is None:
+                etag = store.put_if_absent(prefix + MANIFEST_NAME, data)
+            else:
+                etag = store.put_if_match(prefix + MANIFEST_NAME, data, base.etag)
+            return replace(committed, etag=etag)
+        except (ObjectStoreError, OSError) as exc:  # OSError: a client that lets socket errors out
+            error = exc
+        head = read_manifest(store, prefix, base.provider, base.month)
+        if head.sequence == base.sequence and head.version_key == base.version_key:
+            continue  # the head has not moved: the write did not land (yet); write it again
+        winner = _version_at(store, head, sequence)
+        if winner is None:
+            break
+        if winner.version_key == version_key:
+            return replace(committed, etag=head.etag if head.version_key == version_key else None)
+        delete_unreferenced(store, [version_key])
+        raise CommitLost(
+            f"{prefix}{MANIFEST_NAME} moved on to {winner.version_key} while this attempt wrote it"
+        )
+    raise CommitOutcomeUnknown(
+        f"{prefix}{MANIFEST_NAME}: cannot tell whether version {version_key} was committed "
+        f"({error}); nothing was deleted: run the command again"
+    )
+
+
+def _put_new(store: ObjectStore, key: str, data: bytes) -> None:
+    """Write a uniquely named object; a 412 from a retried write of the same bytes is success."""
     try:
-        if base.etag is None:
-            etag = store.put_if_absent(prefix + MANIFEST_NAME, data)
-        else:
-            etag = store.put_if_match(prefix + MANIFEST_NAME, data, base.etag)
-    except BaseException:
-        store.delete(version_key)
-        raise
-    return replace(committed, etag=etag)
+        store.put_if_absent(key, data)
+    except PreconditionFailed:
+        if store.get(key) != data:
+            raise
+
+
+def _version_at(store: ObjectStore, head: Manifest, sequence: int) -> Manifest | None:
+    """The version `head` chains to whose sequence is `sequence`; None if the chain is broken."""
+    version = head
+    while version.sequence > sequence and version.previous:
+        try:
+            version = read_version(store, version.previous)
+        except ObjectNotFound:
+            return None
+    return version if version.sequence == sequence else None
+
+
+def delete_unreferenced(store: ObjectStore, keys: list[str]) -> None:
+    """Delete files no committed version names; one that will not go is left for vacuum."""
+    for key in keys:
+        try:
+            store.delete(key)
+        except ObjectStoreError:
+            log.warning("could not delete %s; vacuum will collect it", key)

@@ -21,6 +21,7 @@ from data_platform.tiers.config import (
     CEASED,
     TIME,
     ProviderConfig,
+    TiersError,
     get_config,
     hot_key,
     month_hot_prefix,
@@ -32,7 +33,13 @@ from data_platform.tiers.config import (
     require_aware,
     slot_of_hot_key,
 )
-from data_platform.tiers.frames import empty_frame, latest_per_key
+from data_platform.tiers.frames import (
+    check_parquet_schema,
+    empty_frame,
+    latest_per_key,
+    parquet_errors,
+    read_parquet_checked,
+)
 from data_platform.tiers.manifest import CHECKPOINT_NAME, Manifest, read_manifest
 
 log = logging.getLogger(__name__)
@@ -104,6 +111,8 @@ def read_changes(
     """Every change row with start ≤ Time < end, in time order (then primary key order)."""
     config = get_config(provider)
     start, end = require_aware(start, "start"), require_aware(end, "end")
+    if end < start:
+        raise TiersError(f"end {end.isoformat()} is before start {start.isoformat()}")
     stats = ReadStats()
     frames = [empty_frame(config)]
     month = month_of(start)
@@ -144,24 +153,41 @@ def month_sources(
 def month_start_state(
     store: ObjectStore, config: ProviderConfig, month: str, environment: str, stats: ReadStats
 ) -> pl.DataFrame:
-    """Live rows (pk, values, Time) at the first instant of `month`: the month's checkpoint if it
-    was built from the previous month's current manifest, else rebuilt from earlier months."""
-    previous = previous_month(month)
-    checkpoint_key = month_warm_prefix(config, month, environment) + CHECKPOINT_NAME
-    try:
-        data, metadata = stats.fetch(store, checkpoint_key)
-    except ObjectNotFound:
-        data, metadata = None, {}
-    earlier = stats.manifest(store, config, previous, environment)
-    if data is not None and metadata.get(CHECKPOINT_SEQUENCE) == str(earlier.sequence):
-        frame = pl.read_parquet(io.BytesIO(data))
-        return frame.select([pl.col(c).cast(t) for c, t in _state_schema(config).items()])
-    if data is not None:
-        log.warning("checkpoint %s is stale; rebuilding the state in memory", checkpoint_key)
-    first = earliest_month(store, config, environment)
-    if first is None or month <= first:
-        return empty_frame(config).drop(CEASED)
-    return month_end_state(store, config, previous, environment, stats, earlier)
+    """Live rows (pk, values, Time) at the first instant of `month`: the latest checkpoint at or
+    before it that was built from its previous month's current manifest, plus every month's
+    changes since (walking back month by month, not recursing: years may lie in between)."""
+    replay: list[tuple[str, Manifest]] = []  # months whose changes still apply, newest first
+    first: str | None = None
+    last: str | None = None
+    while True:
+        previous = previous_month(month)
+        checkpoint_key = month_warm_prefix(config, month, environment) + CHECKPOINT_NAME
+        try:
+            data, metadata = stats.fetch(store, checkpoint_key)
+        except ObjectNotFound:
+            data, metadata = None, {}
+        earlier = stats.manifest(store, config, previous, environment)
+        if data is not None and metadata.get(CHECKPOINT_SEQUENCE) == str(earlier.sequence):
+            state = read_parquet_checked(data, checkpoint_key, _state_schema(config))
+            break
+        if data is not None:
+            log.warning("checkpoint %s is stale; rebuilding the state in memory", checkpoint_key)
+        first = first or earliest_month(store, config, environment)
+        if first is None or month <= first:
+            state = empty_frame(config).drop(CEASED)
+            break
+        if last is None or previous < last:
+            last = latest_hot_month(store, config, environment, previous, first)
+        if previous > last:  # no hot files, so no changes, after `last`: skip to it
+            month = next_month(last)
+            continue
+        replay.append((previous, earlier))
+        month = previous
+    for _, manifest in reversed(replay):
+        sources = month_sources(store, config, manifest, environment)
+        changes = _read_sources(store, config, sources, None, None, stats)
+        state = live_rows(_as_changes(state, config), changes, config)
+    return state
 
 
 def month_end_state(
@@ -187,6 +213,28 @@ def earliest_month(store: ObjectStore, config: ProviderConfig, environment: str)
     return None
 
 
+def latest_hot_month(
+    store: ObjectStore, config: ProviderConfig, environment: str, month: str, first: str
+) -> str:
+    """The latest month from `first` (which holds a hot file) to `month` that holds one: one LIST
+    per year back from `month`, then one per month of the year that holds any."""
+    prefix = config.hot_prefix(environment)
+    for year in range(int(month[:4]), int(first[:4]) - 1, -1):
+        if not _holds_any(store, f"{prefix}/{year:04d}/"):
+            continue
+        top = int(month[5:]) if year == int(month[:4]) else 12
+        bottom = int(first[5:]) if year == int(first[:4]) else 1
+        for index in range(top, bottom - 1, -1):
+            candidate = f"{year:04d}-{index:02d}"
+            if _holds_any(store, month_hot_prefix(config, candidate, environment)):
+                return candidate
+    return first
+
+
+def _holds_any(store: ObjectStore, prefix: str) -> bool:
+    return next(iter(store.list(prefix)), None) is not None
+
+
 def _state_schema(config: ProviderConfig) -> dict[str, pl.DataType]:
     return {c: t for c, t in config.schema_dtypes.items() if c != CEASED}
 
@@ -208,12 +256,12 @@ def _read_sources(
         ):
             continue
         data, _ = stats.fetch(store, source.key)
+        check_parquet_schema(data, source.key, config.schema_dtypes)
         scan = pl.scan_parquet(io.BytesIO(data))
         if end is not None:
             scan = scan.filter(pl.col(TIME) <= end if end_inclusive else pl.col(TIME) < end)
         if start is not None:
             scan = scan.filter(pl.col(TIME) >= start)
-        frames.append(
-            scan.select([pl.col(c).cast(t) for c, t in config.schema_dtypes.items()]).collect()
-        )
+        with parquet_errors(source.key):
+            frames.append(scan.select(config.canonical_columns).collect())
     return pl.concat(frames)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from data_platform.core.objectstore import ObjectNotFound, ObjectStore
-from data_platform.tiers.config import get_config
+from data_platform.tiers.config import TiersError, get_config
 from data_platform.tiers.manifest import (
     MANIFEST_NAME,
     VERSIONS_FOLDER,
@@ -43,6 +43,8 @@ def vacuum(
     dry_run: bool = False,
 ) -> VacuumResult:
     config = get_config(provider)
+    if retention < timedelta(0):
+        raise TiersError(f"retention {retention} is negative: vacuum keeps at least 0 s of history")
     cutoff = datetime.now(UTC) - retention
     result = VacuumResult(dry_run=dry_run)
     objects = list(store.list(config.warm_prefix(environment) + "/"))

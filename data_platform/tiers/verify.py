@@ -9,6 +9,7 @@ from data_platform.tiers.config import (
     get_config,
     month_hot_prefix,
     month_warm_prefix,
+    require_month,
     slot_of_hot_key,
 )
 from data_platform.tiers.manifest import Manifest, read_manifest
@@ -32,6 +33,7 @@ def verify_month(
     """Check that the live files' ordinal ranges tile 0..N-1 once, N = compacted hot files, and
     that every hot file of the month is either compacted or pending (after the last slot)."""
     config = get_config(provider)
+    month = require_month(month)
     manifest = read_manifest(store, month_warm_prefix(config, month, environment), provider, month)
     report = MonthReport(manifest)
     hot_keys = [

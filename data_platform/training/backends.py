@@ -19,11 +19,12 @@ from typing import Any
 
 from data_platform.core.objectstore import ObjectInfo, ObjectStore, PreconditionFailed
 from data_platform.training import pii
+from data_platform.training.bucket import check_bucket_name
 from data_platform.training.errors import PiiError, TrainingError
 from data_platform.training.layout import (
     check_task,
     in_range,
-    parse_day,
+    parse_range,
     parse_sample_key,
     sample_key,
 )
@@ -119,7 +120,7 @@ class SampleStore(ABC):
         self, task_type: str, since: str | date | None = None, until: str | date | None = None
     ) -> list[ObjectInfo]:
         check_task(task_type)
-        first, last = parse_day(since, "--since"), parse_day(until, "--until")
+        first, last = parse_range(since, until)
         # Keys sort by day, so the listing starts at `since` and stops after `until`.
         start = f"{task_type}/{first:%Y/%m/%d}/" if first else None
         found = []
@@ -268,6 +269,7 @@ def backend_from_env(
     bucket = bucket or os.environ.get("AWS_S3_BUCKET")
     if not bucket:
         raise TrainingError("the S3 backend needs a bucket: set AWS_S3_BUCKET or pass --bucket")
+    check_bucket_name(bucket)
     if prefix is None:
         prefix = os.environ.get("TRAINING_S3_PREFIX", DEFAULT_PREFIX)
     return S3StorageBackend(

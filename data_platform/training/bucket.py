@@ -7,6 +7,8 @@ Other lifecycle rules on the bucket are kept; ours is found by its Id.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +37,42 @@ _MISSING_CODES = {
     "NoSuchPublicAccessBlockConfiguration",
     "NoSuchLifecycleConfiguration",
 }
+
+
+# S3's rules for general purpose buckets (docs.aws.amazon.com/AmazonS3/latest/userguide/
+# bucketnamingrules.html); checked here so a bad name is one line, not botocore's traceback.
+_BUCKET_CHARS = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+
+
+def check_bucket_name(name: str) -> None:
+    """Raise a TrainingError saying which of S3's bucket naming rules `name` breaks."""
+    problem = None
+    if not _BUCKET_CHARS.match(name):
+        problem = (
+            "3-63 characters of lowercase letters, digits, '.' and '-', starting and ending "
+            "with a letter or digit"
+        )
+    elif ".." in name:
+        problem = "no two adjacent periods"
+    elif _is_ip_address(name):
+        problem = "not an IP address"
+    elif name.startswith(_RESERVED_PREFIXES) or name.endswith(_RESERVED_SUFFIXES):
+        problem = (
+            f"no reserved prefix ({', '.join(_RESERVED_PREFIXES)}) or suffix "
+            f"({', '.join(_RESERVED_SUFFIXES)})"
+        )
+    if problem:
+        raise TrainingError(f"bucket name {name!r} is not valid for S3: it must have {problem}")
+
+
+def _is_ip_address(name: str) -> bool:
+    try:
+        ipaddress.IPv4Address(name)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass
@@ -70,6 +108,7 @@ def bootstrap_bucket(
 ) -> BootstrapReport:
     if glacier_after_days < 1:
         raise TrainingError("--glacier-after-days must be at least 1")
+    check_bucket_name(bucket)
     report = BootstrapReport(bucket, dry_run=dry_run)
 
     def call(name: str, **params: Any) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from data_platform.core.files import atomic_file, regular_file_mode
 from data_platform.training.backends import SampleStore
 from data_platform.training.errors import TrainingError
+from data_platform.training.layout import parse_range
 from data_platform.training.samples import content_hash, parse_lines
 
 WRITE_BATCH = 1000  # records per write: one syscall per batch, memory bounded
@@ -99,6 +100,7 @@ def export_task(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> ExportReport:
     """Write the samples to `out` (or one file per split next to it); all files or none appear."""
+    parse_range(since, until)  # a bad range fails before any folder or file is made
     out = Path(out)
     targets = split_paths(out, split) if split else {"": out}
     report = ExportReport()

@@ -59,5 +59,16 @@ def parse_day(value: str | date | None, option: str = "date") -> date | None:
         raise TrainingError(f"{option} {value!r} is not a date; use YYYY-MM-DD") from None
 
 
+def parse_range(
+    since: str | date | None, until: str | date | None
+) -> tuple[date | None, date | None]:
+    """--since and --until as days; a range that ends before it starts is an error, not an empty
+    result (an export would write an empty file and look like success)."""
+    first, last = parse_day(since, "--since"), parse_day(until, "--until")
+    if first is not None and last is not None and first > last:
+        raise TrainingError(f"--since {first} is after --until {last}: swap them")
+    return first, last
+
+
 def in_range(day: date, since: date | None, until: date | None) -> bool:
     return (since is None or day >= since) and (until is None or day <= until)

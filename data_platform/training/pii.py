@@ -2,8 +2,8 @@
 
 Phones are found and validated by `phonenumbers` (Korean numbers without a country code, any
 number with one); RRN birth dates and check digits by `python-stdnum`; card numbers by its Luhn
-check plus the issuer prefixes of the big networks. Only JSON strings are scanned: a number
-stored as a JSON number is data, not text someone typed.
+check plus the issuer prefixes of the big networks. JSON strings and object keys are scanned: a
+number stored as a JSON number is data, not text someone typed.
 """
 
 from __future__ import annotations
@@ -16,9 +16,12 @@ from typing import Any
 
 KINDS = ("EMAIL", "RRN", "CARD", "PHONE")  # also the order in which overlapping spans win
 
+# Internationalised addresses too (홍길동@예시.한국, RFC 6531): any letters in the local part and
+# the domain labels. An ASCII top-level domain ends at the first non-ASCII letter, so a Korean
+# particle written straight after an address (kim@example.com로) is not taken into it.
 _EMAIL = re.compile(
-    r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
-    r"(?![A-Za-z0-9-])"
+    r"(?<![\w.%+-])[^\W_][\w.%+-]*@[^\W_][\w-]*(?:\.[\w-]+)*"
+    r"\.(?:[A-Za-z]{2,}(?![A-Za-z0-9-])|[^\W\d_A-Za-z]{2,}(?![\w-])|xn--[A-Za-z0-9-]+(?![\w-]))"
 )
 # YYMMDD-NNNNNNN with a dash: 13 bare digits are far more often an order or account number.
 _RRN = re.compile(r"(?<![0-9A-Za-z-])(\d{6})-(\d{7})(?![0-9A-Za-z-])")
@@ -65,7 +68,9 @@ def find_spans(text: str) -> list[Span]:
 
 
 def scan(value: Any, path: str = "$") -> list[Finding]:
-    """Every PII finding in a JSON value (strings inside dicts and lists), by JSON path."""
+    """Every PII finding in a JSON value (strings and object keys inside dicts and lists), by
+    JSON path. Paths show keys masked, so a path never carries the PII it points at; a finding
+    in a key itself has the path of that key followed by " (key)"."""
     return [
         Finding(string_path, span.kind, span.confident)
         for string_path, text in _strings(value, path)
@@ -74,18 +79,20 @@ def scan(value: Any, path: str = "$") -> list[Finding]:
 
 
 def mask(value: Any) -> tuple[Any, Counter[str]]:
-    """A copy of `value` with every PII span replaced by its tag ([EMAIL], [PHONE], ...)."""
+    """A copy of `value` with every PII span replaced by its tag ([EMAIL], [PHONE], ...), in
+    strings and in object keys (a masked key that meets another key gets a "#2", "#3" ...)."""
     counts: Counter[str] = Counter()
 
     def walk(item: Any) -> Any:
         if isinstance(item, str):
-            spans = find_spans(item)
-            for span in reversed(spans):
-                item = f"{item[: span.start]}[{span.kind}]{item[span.end :]}"
+            masked, spans = _masked(item)
             counts.update(span.kind for span in spans)
-            return item
+            return masked
         if isinstance(item, dict):
-            return {key: walk(inner) for key, inner in item.items()}
+            renamed: dict[str, Any] = {}
+            for key, inner in item.items():
+                renamed[_unique(walk(key), renamed)] = walk(inner)
+            return renamed
         if isinstance(item, list):
             return [walk(inner) for inner in item]
         return item
@@ -93,11 +100,32 @@ def mask(value: Any) -> tuple[Any, Counter[str]]:
     return walk(value), counts
 
 
+def _masked(text: str) -> tuple[str, list[Span]]:
+    spans = find_spans(text)
+    for span in reversed(spans):
+        text = f"{text[: span.start]}[{span.kind}]{text[span.end :]}"
+    return text, spans
+
+
+def _unique(key: str, taken: dict[str, Any]) -> str:
+    candidate, number = key, 1
+    while candidate in taken:
+        number += 1
+        candidate = f"{key}#{number}"
+    return candidate
+
+
 def _strings(value: Any, path: str) -> list[tuple[str, str]]:
     if isinstance(value, str):
         return [(path, value)]
     if isinstance(value, dict):
-        return [pair for key, inner in value.items() for pair in _strings(inner, _child(path, key))]
+        pairs = []
+        for key, inner in value.items():
+            child = _child(path, _masked(key)[0] if isinstance(key, str) else key)
+            if isinstance(key, str):
+                pairs.append((f"{child} (key)", key))
+            pairs.extend(_strings(inner, child))
+        return pairs
     if isinstance(value, list):
         return [pair for i, inner in enumerate(value) for pair in _strings(inner, f"{path}[{i}]")]
     return []

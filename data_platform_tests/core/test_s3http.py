@@ -15,7 +15,7 @@ from data_platform.core.aws import AwsSettings
 from data_platform.core.s3http import Endpoint, S3ConnectionError, S3Error, S3HttpClient
 from data_platform.core.s3http_auth import s3http_client
 from data_platform.core.sigv4 import Credentials, SigV4Signer, canonical_query, quote_path
-from data_platform_tests.s3sync.faulty_proxy import Faults, FaultyProxy
+from data_platform_tests.faulty_proxy import Faults, FaultyProxy
 
 KEYS = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "session-token")
 ODD_KEY = "d/한글 폴더/a+b %25 c=d&e.txt"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -84,4 +83,4 @@ def fast_config(server: SupplierServer, **overrides: Any) -> SupplierConfig:
         max_backoff_seconds=2.0,
         round_delay_seconds=0.0,
     )
-    return replace(config, **overrides)
+    return config.model_copy(update=overrides)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from data_platform.parts.supplier_server import Reply, synthetic_catalog
 
@@ -49,13 +51,26 @@ def test_run_prints_json_and_failed_lists_what_still_fails(supplier, pg_url, tmp
     assert result["offers"] == 30 and result["dropped"] == 0
     assert result["rows_upserted"] == 20 and result["skipped"] is False
 
-    listed = cli("failed", "--date", "2026-11-20", "--supplier", "shop", *common, "--json")
+    listed = cli("failed", "--date", "2026-11-20", "--supplier", "shop",
+                 "--supplier-config", str(config), *common, "--json")  # fmt: skip
 
     assert listed.returncode == 0, listed.stderr
     [row] = json.loads(listed.stdout)
     assert (row["page"], row["status"], row["attempts"], row["rounds"]) == (2, 500, 4, 1)
-    plain = cli("failed", "--date", "2026-11-20", *common)
+    plain = cli("failed", "--date", "2026-11-20", "--supplier-config", str(config), *common)
     assert plain.stdout.strip().endswith("1 failed URL(s) on 2026-11-20")
+
+    # 쏘나타 leaves the config: its failing URL is no longer this supplier's business
+    config.write_text(config.read_text().replace(', "쏘나타"', ""), encoding="utf-8")
+    plain = cli("failed", "--date", "2026-11-20", "--supplier-config", str(config), *common)
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stdout.strip() == (
+        "0 failed URL(s) on 2026-11-20 (1 of car types no longer configured left out)"
+    )
+    listed = cli("failed", "--date", "2026-11-20", "--supplier-config", str(config), *common,
+                 "--json")  # fmt: skip
+    assert json.loads(listed.stdout) == []
+    assert "1 of car types no longer configured left out" in listed.stderr
 
 
 def test_bad_input_gets_one_clear_line(tmp_path, pg_url) -> None:
@@ -66,14 +81,52 @@ def test_bad_input_gets_one_clear_line(tmp_path, pg_url) -> None:
                "--db-url", pg_url, "--store", str(tmp_path))  # fmt: skip
 
     assert done.returncode == 1
-    assert done.stderr.startswith("Error: ") and "unknown setting(s) max_pagez" in done.stderr
+    assert done.stderr.startswith("Error: ")
+    assert "max_pagez: unknown key (allowed: code," in done.stderr
     assert "Traceback" not in done.stderr
 
     bad.write_text('code = "Shop!"\nbase_url = "ftp://x"\ncar_types = []\n')
     done = cli("run", "--date", "2026-11-20", "--supplier-config", str(bad),
                "--db-url", pg_url, "--store", str(tmp_path))  # fmt: skip
-    assert "code must be" in done.stderr and "base_url must start" in done.stderr
-    assert "car_types must be" in done.stderr and "Traceback" not in done.stderr
+    assert "code: 'Shop!' is not allowed (expected: 1-63 lowercase" in done.stderr
+    assert "base_url: 'ftp://x' is not allowed (expected: must start with http" in done.stderr
+    assert "car_types: Tuple should have at least 1 item" in done.stderr
+    assert "(expected: a non-empty list of names)" in done.stderr
+    assert "Traceback" not in done.stderr
 
     wrong_day = cli("failed", "--date", "20-11-2026", "--db-url", pg_url)
     assert wrong_day.returncode == 2 and "use YYYY-MM-DD" in wrong_day.stderr
+
+
+def test_a_day_in_the_future_is_refused_before_anything_is_fetched(
+    supplier, pg_url, tmp_path
+) -> None:
+    server = supplier(synthetic_catalog(["아반떼", "쏘나타"], pages=1, items_per_page=2))
+    config = write_config(tmp_path / "shop.toml", server.base_url)
+    later = (datetime.now(ZoneInfo("Asia/Seoul")).date() + timedelta(days=2)).isoformat()
+
+    done = cli("run", "--date", later, "--supplier-config", str(config), "--db-url", pg_url,
+               "--store", str(tmp_path / "store"))  # fmt: skip
+
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"Error: {later} is in the future (today is ")
+    assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
+    assert not server.hits and not (tmp_path / "store").exists()
+
+
+def test_a_redirect_loop_is_reported_as_failed_and_the_day_is_loaded(
+    supplier, pg_url, tmp_path
+) -> None:
+    server = supplier(synthetic_catalog(["아반떼", "쏘나타"], pages=1, items_per_page=3))
+    loop = "/parts?car_type=%EC%8F%98%EB%82%98%ED%83%80&page=1"  # 쏘나타 page 1, to itself
+    server.fail_always("쏘나타", 1, Reply(302, location=loop))
+    config = write_config(tmp_path / "shop.toml", server.base_url)
+
+    done = cli("run", "--date", "2026-11-20", "--supplier-config", str(config), "--db-url", pg_url,
+               "--store", str(tmp_path / "store"), "--json")  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.partition("\n")[2])
+    assert (result["failed"], result["still_failing"], result["rows_upserted"]) == (1, 1, 3)
+    [failing] = result["suppliers"][0]["still_failing"]
+    assert failing["error"].startswith("TooManyRedirects")

@@ -17,6 +17,7 @@ from data_platform.resources import (
     PostgresResource,
     shared_resources,
 )
+from data_platform_tests.automation import AutomationTicks
 
 SEOUL = ZoneInfo("Asia/Seoul")
 FAST_DEMO = """code = "demo"
@@ -55,16 +56,20 @@ def test_a_day_materializes_every_stage(supplier, webhook, pg_url, tmp_path: Pat
 
     assert result.success
     by_asset = {
-        event.asset_key.path[-1]: event.step_materialization_data.materialization.metadata
+        key.path[-1].removeprefix("parts_"): event.materialization.metadata
         for event in result.get_asset_materialization_events()
+        if (key := event.asset_key)
     }
     assert by_asset["pages"]["succeeded"].value == 4
     assert by_asset["prices"]["skipped"].value is False
-    upserted = by_asset["prices"]["rows_upserted"].value
+    upserted = by_asset["prices"]["dagster/row_count"].value
     with psycopg2.connect(pg_url) as conn, conn.cursor() as cur:
         cur.execute("SELECT count(*), min(extracted_at)::text FROM parts_prices")
         assert cur.fetchone() == (upserted, "2026-11-20")
     assert upserted == 20  # 10 part names x 2 car types
+    parquet = by_asset["price_ranges"]["dagster/uri"].value
+    assert parquet == f"{tmp_path / 'raw'}/mart/parts/demo/date=2026-11-20/prices.parquet"
+    assert Path(parquet).is_file()
     assert len(webhook.texts) == 2 and f"{upserted} rows upserted" in webhook.texts[1]
 
 
@@ -74,50 +79,57 @@ def _with_shared_resources(suppliers: list[str]) -> dg.Definitions:
     )
 
 
-def _tick(scheduled: datetime) -> dg.SkipReason | list[dg.RunRequest]:
-    schedule = _with_shared_resources(["demo", "other"]).resolve_schedule_def(
-        parts_defs.SCHEDULE_NAME
-    )
-    with dg.build_schedule_context(scheduled_execution_time=scheduled) as context:
-        return schedule(context)
+def _requested(ticks_at: list[datetime]) -> list[set[str | None]]:
+    """The partitions requested at each evaluation time, in turn (the same for every stage)."""
+    keys = [parts_defs.asset_key(stage) for stage in parts_defs.STAGES]
+    ticks = AutomationTicks(_with_shared_resources(["demo", "other"]), *keys)
+    requested = []
+    for at in ticks_at:
+        by_stage = ticks.tick(at)
+        partitions = set().union(*by_stage.values())
+        assert not by_stage or by_stage == {key: partitions for key in keys}  # all six stages
+        requested.append(partitions)
+    return requested
 
 
-def test_schedule_targets_only_the_latest_day_for_every_supplier() -> None:
-    # A tick within STALE_TICK of now whatever the hour the suite runs at (a fixed 02:00 tick is
-    # stale from 14:00 Seoul time on and would be skipped).
-    tick = datetime.now(SEOUL).replace(second=0, microsecond=0) - timedelta(hours=1)
-
-    requests = _tick(tick)
-
-    day = tick.date().isoformat()
-    assert [(r.partition_key, r.run_key) for r in requests] == [
-        (f"{day}|demo", f"{day}|demo"),
-        (f"{day}|other", f"{day}|other"),
-    ]
-    schedule = _with_shared_resources(["demo"]).resolve_schedule_def(parts_defs.SCHEDULE_NAME)
-    assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 2 * * *", "Asia/Seoul")
+def test_0200_seoul_requests_every_stage_of_the_latest_day_for_every_supplier() -> None:
+    day = datetime(2026, 11, 20, 1, 50, tzinfo=SEOUL)
+    requested = _requested([day, day + timedelta(minutes=20), day + timedelta(minutes=30)])
+    assert requested == [set(), {"2026-11-20|demo", "2026-11-20|other"}, set()]
 
 
-def test_schedule_skips_missed_ticks_instead_of_catching_up() -> None:
-    missed = datetime.now(SEOUL).replace(hour=2, minute=0) - timedelta(days=3)
+def test_missed_days_are_not_caught_up() -> None:
+    day = datetime(2026, 11, 20, 1, 50, tzinfo=SEOUL)
+    # the daemon was down for three days: only the latest day is requested
+    requested = _requested([day, day + timedelta(days=3, minutes=40)])  # back at 02:30
+    assert requested == [set(), {"2026-11-23|demo", "2026-11-23|other"}]
 
-    result = _tick(missed)
 
-    assert isinstance(result, dg.SkipReason)
-    assert "no catch-up" in (result.skip_message or "")
+def test_prices_table_metadata_pool_and_freshness() -> None:
+    definitions = parts_defs.defs(["demo"])
+    prices = definitions.get_assets_def(parts_defs.asset_key("prices"))
+    spec = prices.specs_by_key[prices.key]
+    assert spec.metadata["dagster/table_name"] == parts_defs.PRICES_TABLE
+    columns = [c.name for c in spec.metadata["dagster/column_schema"].columns]
+    assert columns[:2] == ["part_official_name", "car_type"]
+    assert prices.op.pool == "postgres_platform"
+    assert isinstance(spec.freshness_policy, dg.FreshnessPolicy)
+    requests = definitions.get_assets_def(parts_defs.asset_key("requests"))
+    assert requests.dependency_keys == {parts_defs.site_key("demo")}
 
 
 def test_failure_sensor_posts_the_run_link(webhook) -> None:
-    @dg.op
+    @dg.asset(key=parts_defs.asset_key("requests"))
     def broken() -> None:
         raise RuntimeError("supplier down")
 
-    @dg.job
-    def failing() -> None:
-        broken()
+    @dg.asset(key="elsewhere")
+    def other() -> None:
+        raise RuntimeError("not parts")
 
     instance = dg.DagsterInstance.ephemeral()
-    result = failing.execute_in_process(instance=instance, raise_on_error=False)
+    result = dg.materialize([broken], instance=instance, raise_on_error=False)
+    unrelated = dg.materialize([other], instance=instance, raise_on_error=False)
     run = instance.get_run_by_id(result.run_id)
     failure = next(e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE")
     sensor = _with_shared_resources(["demo"]).resolve_sensor_def(parts_defs.SENSOR_NAME)
@@ -131,6 +143,15 @@ def test_failure_sensor_posts_the_run_link(webhook) -> None:
     ).for_run_failure()
 
     sensor(context)
+    failed = next(e for e in unrelated.all_events if e.event_type_value == "PIPELINE_FAILURE")
+    with dg.build_run_status_sensor_context(
+        sensor_name=parts_defs.SENSOR_NAME,
+        dagster_event=failed,
+        dagster_instance=instance,
+        dagster_run=instance.get_run_by_id(unrelated.run_id),
+        resources={"parts": parts},
+    ) as other_context:
+        sensor(other_context.for_run_failure())  # not a parts run: nothing posted
 
     assert len(webhook.texts) == 1
     assert f"http://dagit:3000/runs/{result.run_id}" in webhook.texts[0]

@@ -197,3 +197,48 @@ def test_bot_token_messages_go_through_chat_post_message(webhook) -> None:
     client.base_url = webhook.url.rsplit("/services", 1)[0] + "/api/"
     assert SlackBot(client, "#parts").send("hello")
     assert webhook.messages == [{"channel": "#parts", "text": "hello"}]
+
+
+def test_a_page_the_store_refuses_becomes_a_failed_url_and_the_crawl_goes_on(
+    supplier, s3_endpoint, bucket, pg_url
+) -> None:
+    from data_platform_tests.conftest import make_s3_client
+    from data_platform_tests.s3_proxy import CountingProxy
+
+    proxy = CountingProxy(s3_endpoint, refuse_puts_containing="car_type=쏘나타/")
+    store = S3ObjectStore(make_s3_client(proxy.url), bucket, "raw")
+    server = supplier(synthetic_catalog(["아반떼", "쏘나타"], pages=2, items_per_page=3))
+    run = day_run(fast_config(server, max_pages=2), store, pg_url)
+    try:
+        report = run.crawl(run.write_requests())
+    finally:
+        proxy.close()
+
+    assert (report.requests, report.succeeded, report.failed) == (4, 2, 2)
+    with psycopg2.connect(pg_url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT car_type, page, error FROM parts_failed_urls ORDER BY page")
+        rows = cur.fetchall()
+    assert [(car_type, page) for car_type, page, _ in rows] == [("쏘나타", 1), ("쏘나타", 2)]
+    assert all(error.startswith("page not stored:") for _, _, error in rows)
+    stored = [info.key for info in store.list("parts/test/date=2026-11-20/pages/")]
+    assert len(stored) == 2 and all("아반떼" in key for key in stored)
+
+
+def test_failing_urls_of_a_car_type_no_longer_configured_are_left_out(
+    supplier, tmp_path, pg_url
+) -> None:
+    from data_platform.core.objectstore_local import LocalObjectStore
+
+    server = supplier(synthetic_catalog(["아반떼", "쏘나타"], pages=1, items_per_page=2))
+    server.fail_always("쏘나타", 1, Reply(503))
+    store = LocalObjectStore(tmp_path)
+    config = fast_config(server, max_pages=1, max_retry_rounds=0)
+    assert len(day_run(config, store, pg_url).run_all().still_failing) == 1
+    hits = server.hits[("쏘나타", 1)]
+
+    report = day_run(
+        config.model_copy(update={"car_types": ("아반떼",), "max_retry_rounds": 2}), store, pg_url
+    ).run_all()
+
+    assert (report.still_failing, report.unconfigured_failing) == ([], 1)
+    assert server.hits[("쏘나타", 1)] == hits  # not retried by the rounds either

@@ -10,6 +10,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from data_platform.core.postgres import PostgresSettings, connect
 from data_platform.replication.staging import MARKER, STAGING_PREFIX
 from data_platform_tests.replication.conftest import (
@@ -18,7 +20,12 @@ from data_platform_tests.replication.conftest import (
     kill_9_when,
     run_in_background,
 )
-from data_platform_tests.replication.test_engine import make_source, make_target, staging_tables
+from data_platform_tests.replication.test_engine import (
+    make_duplicate_emails,
+    make_source,
+    make_target,
+    staging_tables,
+)
 
 SPEC = """connections:
   src: {url: "${SOURCE_PG_URL}"}
@@ -201,3 +208,143 @@ def test_demo_step_replicates_and_then_copies_only_the_changes(tmp_path: Path, p
         f"DROP DATABASE {demo.SOURCE_DB} WITH (FORCE)",
         autocommit=True,
     )
+
+
+def test_undecodable_spec_and_huge_durations_give_one_line(
+    tmp_path: Path, source_url: str, pg_url: str
+) -> None:
+    env = setup_spec(tmp_path, source_url, pg_url)
+    (tmp_path / "latin1.yaml").write_bytes("# caf\xe9\n".encode("latin-1") + SPEC.encode())
+    done = cli("replicate", "run", "--spec", "latin1.yaml", env=env, cwd=tmp_path, check=False)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "latin1.yaml is not UTF-8 text (byte 5 is 0xe9); save it as UTF-8" in done.stderr
+    for age in ("99999999999d", "999999998d", "9" * 400 + "s"):
+        swept = cli("replicate", "sweep", "--older-than", age, env=env, cwd=tmp_path, check=False)
+        assert swept.returncode == 2 and "Traceback" not in swept.stderr, swept.stderr
+        assert "is too long (at most" in swept.stderr
+    longest = cli("replicate", "sweep", "--older-than", "700000d", env=env, cwd=tmp_path)
+    assert "0 staging table(s) dropped" in longest.stdout
+
+
+def test_duplicate_keys_never_show_their_values(
+    tmp_path: Path, source_url: str, pg_url: str
+) -> None:
+    make_duplicate_emails(source_url, pg_url)
+    spec = SPEC.split("tables:")[0] + (
+        "tables:\n  - source: {connection: src, table: events}\n"
+        "    target: {connection: dst, table: events}\n    primary_key: [email, day]\n"
+    )
+    env = setup_spec(tmp_path, source_url, pg_url, spec)
+    for flags in ((), ("--json",), ("--dry-run",)):
+        done = cli("-v", "replicate", "run", *flags, env=env, cwd=tmp_path, check=False)
+        output = done.stdout + done.stderr
+        assert done.returncode == 1 and "40 key(s) of primary_key (email, day)" in output
+        assert "example.com" not in output and "Traceback" not in done.stderr
+
+
+def test_dry_run_fails_where_the_run_fails(tmp_path: Path, source_url: str, pg_url: str) -> None:
+    """The source's enum type is missing in the target: the plan reports what the run reports."""
+    execute(
+        source_url,
+        "CREATE SCHEMA raw",
+        "CREATE TYPE mood AS ENUM ('sad', 'happy')",
+        "CREATE TABLE raw.items (id int PRIMARY KEY, feeling mood)",
+        "INSERT INTO raw.items VALUES (1, 'happy')",
+    )
+    env = setup_spec(tmp_path, source_url, pg_url, SPEC.split("    strategy: upsert")[0])
+    outputs = []
+    for flags in (("--dry-run",), ()):
+        done = cli("replicate", "run", *flags, env=env, cwd=tmp_path, check=False)
+        assert done.returncode == 1 and "Traceback" not in done.stderr
+        outputs.append(done.stderr.splitlines()[0])
+    expected = (
+        "FAILED items (target left as it was): cannot create the target raw.items like the "
+        'source: type "mood" does not exist; create the table (or what it needs) in the target '
+        "database first"
+    )
+    assert outputs == [expected, expected]
+    assert fetch(pg_url, "SELECT to_regnamespace('raw')") == [(None,)]
+
+
+def test_rows_skipped_for_a_null_watermark_are_counted(
+    tmp_path: Path, source_url: str, pg_url: str
+) -> None:
+    execute(
+        source_url,
+        "CREATE TABLE orders (id int PRIMARY KEY, updated_at timestamptz)",
+        "INSERT INTO orders VALUES (1, NULL), (2, NULL), (3, '2024-01-01')",
+    )
+    spec = SPEC.split("tables:")[0] + (
+        "tables:\n  - source: {connection: src, table: orders}\n"
+        "    target: {connection: dst, table: orders}\n"
+        "    watermark: updated_at\n    lookback: 1h\n    null_watermark: skip\n"
+    )
+    env = setup_spec(tmp_path, source_url, pg_url, spec)
+    dry = cli("replicate", "run", "--dry-run", env=env, cwd=tmp_path)
+    assert "orders: would merge 1 source rows (2 with a NULL watermark skipped)" in dry.stdout
+    assert "2 row(s) with a NULL watermark would be skipped; nothing was changed" in dry.stdout
+    done = cli("replicate", "run", "--json", env=env, cwd=tmp_path)
+    numbers = json.loads(done.stdout)
+    assert (numbers["staged_rows"], numbers["watermark_nulls"]) == (1, 2)
+    assert (numbers["skipped_rows"], numbers["null_watermark"]) == (2, "skip")
+    assert "1 of 1 table(s) copied, 0 failed" in done.stderr
+    assert "2 row(s) with a NULL watermark skipped" in done.stderr
+    again = cli("replicate", "run", env=env, cwd=tmp_path)
+    assert "1 staged of 1 source rows (2 with a NULL watermark skipped)" in again.stdout
+    assert fetch(pg_url, "SELECT id FROM orders") == [(3,)]
+
+
+RESIDENT_NO = 8504231234567  # looks like a Korean resident registration number
+
+
+@pytest.mark.parametrize(
+    ("target_column", "expected"),
+    [
+        (  # bigint into integer is assignable: COPY meets the value and quotes it
+            "contact text, resident_no integer",
+            "numeric_value_out_of_range (SQLSTATE 22003), column resident_no",
+        ),
+        (
+            "contact text CONSTRAINT no_example_org CHECK (contact NOT LIKE '%@example.org'), "
+            "resident_no bigint",
+            "check_violation (SQLSTATE 23514), table raw.people, constraint no_example_org",
+        ),
+        (
+            "contact text, resident_no bigint CONSTRAINT one_person UNIQUE",
+            "unique_violation (SQLSTATE 23505), table raw.people, constraint one_person",
+        ),
+    ],
+    ids=["out-of-range", "check", "unique"],
+)
+def test_database_errors_name_the_column_or_constraint_never_the_value(
+    tmp_path: Path, source_url: str, pg_url: str, target_column: str, expected: str
+) -> None:
+    execute(
+        source_url,
+        "CREATE SCHEMA raw",
+        "CREATE TABLE raw.people (id int PRIMARY KEY, contact text, resident_no bigint)",
+        f"INSERT INTO raw.people VALUES (1, 'jane.doe@example.org', {RESIDENT_NO})",
+    )
+    execute(
+        pg_url,
+        "CREATE SCHEMA raw",
+        f"CREATE TABLE raw.people (id int PRIMARY KEY, {target_column})",
+        "INSERT INTO raw.people VALUES (2, NULL, NULL)",
+    )
+    if "UNIQUE" in target_column:
+        execute(pg_url, f"UPDATE raw.people SET resident_no = {RESIDENT_NO}")
+    spec = SPEC.split("tables:")[0] + (
+        "tables:\n  - name: people\n    source: {connection: src, table: raw.people}\n"
+        "    target: {connection: dst, table: raw.people}\n"
+    )
+    env = setup_spec(tmp_path, source_url, pg_url, spec)
+    outputs = []
+    for flags in ((), ("--json",)):
+        done = cli("-v", "replicate", "run", *flags, env=env, cwd=tmp_path, check=False)
+        assert done.returncode == 1 and "Traceback" not in done.stderr
+        outputs.append(done.stdout + done.stderr)
+    [result] = [json.loads(line) for line in outputs[1].splitlines() if line.startswith("{")]
+    assert result["error"].startswith(expected), result["error"]
+    for output in outputs:
+        assert str(RESIDENT_NO) not in output and "jane.doe" not in output, output
+    assert fetch(pg_url, "SELECT id FROM raw.people") == [(2,)]  # the target left as it was

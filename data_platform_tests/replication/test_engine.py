@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
+from data_platform.core.postgres import connect
 from data_platform.replication import DataCopyEngine
 from data_platform.replication.errors import (
     DuplicateKeyError,
@@ -222,27 +225,34 @@ def test_table_without_key_needs_primary_key(source_url: str, pg_url: str) -> No
     assert result.inserted == 1
 
 
-def test_duplicate_source_keys_are_reported_and_nothing_changes(
-    source_url: str, pg_url: str
-) -> None:
+def make_duplicate_emails(source_url: str, pg_url: str) -> None:
+    """40 e-mail keys staged 2 or 3 times each (100 rows) and one unique key, in `events`."""
     execute(
         source_url,
-        "CREATE TABLE events (k int, day date, v text)",
-        "INSERT INTO events SELECT i % 40, '2024-01-01', 'v' FROM generate_series(1, 100) i",
-        "INSERT INTO events VALUES (500, '2024-01-02', 'unique')",
+        "CREATE TABLE events (email text, day date, v text)",
+        "INSERT INTO events SELECT 'user' || i % 40 || '@example.com', '2024-01-01', 'v'"
+        " FROM generate_series(1, 100) i",
+        "INSERT INTO events VALUES ('unique@example.com', '2024-01-02', 'unique')",
     )
     execute(
         pg_url,
-        "CREATE TABLE events (k int, day date, v text, PRIMARY KEY (k, day))",
-        "INSERT INTO events VALUES (1, '2024-01-01', 'before')",
+        "CREATE TABLE events (email text, day date, v text, PRIMARY KEY (email, day))",
+        "INSERT INTO events VALUES ('user1@example.com', '2024-01-01', 'before')",
     )
+
+
+def test_duplicate_source_keys_are_counted_without_values(source_url: str, pg_url: str) -> None:
+    """Keys may be personal data: the message names columns and counts, never a value."""
+    make_duplicate_emails(source_url, pg_url)
     with pytest.raises(DuplicateKeyError) as caught:
         DataCopyEngine(source_url, pg_url).copy_with_staging_table(
-            "events", "events", primary_keys=["k", "day"]
+            "events", "events", primary_keys=["email", "day"]
         )
     message = str(caught.value)
-    assert "40 key(s)" in message and "k=1, day=2024-01-01 (3 rows)" in message
-    assert fetch(pg_url, "SELECT k, v FROM events") == [(1, "before")]
+    assert "40 key(s) of primary_key (email, day) occur more than once, in 100 rows" in message
+    assert "up to 3 rows for one key" in message
+    assert "@" not in message and "2024" not in message
+    assert fetch(pg_url, "SELECT email, v FROM events") == [("user1@example.com", "before")]
     assert staging_tables(pg_url) == []
 
 
@@ -351,3 +361,108 @@ def test_incremental_copies_only_newer_rows(source_url: str, pg_url: str) -> Non
     assert (
         engine.copy_with_staging_table("orders", "orders", watermark="updated_at").staged_rows == 1
     )
+
+
+def test_a_quoted_string_name_reaches_the_real_table(source_url: str, pg_url: str) -> None:
+    execute(
+        source_url,
+        "CREATE SCHEMA s",
+        'CREATE TABLE s."We;ird ""Tab" (id int PRIMARY KEY)',
+        'INSERT INTO s."We;ird ""Tab" VALUES (1), (2)',
+    )
+    name = 's."We;ird ""Tab"'
+    result = DataCopyEngine(source_url, pg_url).copy_with_staging_table(name, name)
+    assert result.table == 's.We;ird "Tab' and result.inserted == 2
+    assert fetch(pg_url, 'SELECT id FROM s."We;ird ""Tab" ORDER BY id') == [(1,), (2,)]
+
+
+def test_plan_refuses_upsert_without_a_unique_target_key(source_url: str, pg_url: str) -> None:
+    make_source(source_url)
+    execute(pg_url, "CREATE SCHEMA raw", "CREATE TABLE raw.items (id int, name text, price int)")
+    engine = DataCopyEngine(source_url, pg_url)
+    assert engine.plan("raw.items", "raw.items", strategy="merge").target_exists
+    with pytest.raises(SchemaMismatchError, match=r"upsert needs a unique index on \(id\)"):
+        engine.plan("raw.items", "raw.items", strategy="upsert")
+
+
+ORDERS = "CREATE TABLE orders (id int PRIMARY KEY, status text, updated_at timestamptz)"
+
+
+def test_a_late_commit_with_an_older_watermark_is_read_within_the_lookback(
+    source_url: str, pg_url: str
+) -> None:
+    """A transaction stamps its row 09:55 but commits after a run that saw rows up to 10:00:
+    without a lookback the next run starts at 10:00 and never copies it."""
+    execute(
+        source_url,
+        ORDERS,
+        "INSERT INTO orders SELECT i, 'new', '2024-01-01 09:00+00'::timestamptz + i * interval"
+        " '1 minute' FROM generate_series(1, 60) i",
+    )
+    late = connect(source_url)
+    try:
+        with late.cursor() as cur:
+            cur.execute("INSERT INTO orders VALUES (100, 'late', '2024-01-01 09:55+00')")
+        engine = DataCopyEngine(source_url, pg_url)
+        for target in ("plain", "windowed"):
+            first = engine.copy_with_staging_table("orders", target, watermark="updated_at")
+            assert first.staged_rows == 60  # the open transaction's row is not visible yet
+        late.commit()
+    finally:
+        late.close()
+    plain = engine.copy_with_staging_table("orders", "plain", watermark="updated_at")
+    windowed = engine.copy_with_staging_table(
+        "orders", "windowed", watermark="updated_at", lookback=timedelta(minutes=10)
+    )
+    assert plain.staged_rows == 1  # only the boundary row (10:00): id 100 is lost
+    assert fetch(pg_url, "SELECT count(*) FROM plain WHERE id = 100") == [(0,)]
+    assert windowed.staged_rows == 12  # 09:50 .. 10:00 and the late row
+    assert fetch(pg_url, "SELECT status FROM windowed WHERE id = 100") == [("late",)]
+    assert fetch(
+        source_url, "SELECT %s::timestamptz = '2024-01-01 09:50+00'", (windowed.read_from,)
+    ) == [(True,)]
+    assert windowed.high_water == plain.high_water  # the mark itself does not move back
+
+
+def test_a_numeric_watermark_takes_a_numeric_lookback(source_url: str, pg_url: str) -> None:
+    execute(
+        source_url,
+        "CREATE TABLE events (seq bigint PRIMARY KEY, at timestamptz DEFAULT now())",
+        "INSERT INTO events (seq) SELECT generate_series(1, 20)",
+    )
+    engine = DataCopyEngine(source_url, pg_url)
+    engine.copy_with_staging_table("events", "events", watermark="seq")
+    again = engine.copy_with_staging_table("events", "events", watermark="seq", lookback=5)
+    assert (again.read_from, again.staged_rows) == ("15", 6)
+    with pytest.raises(SchemaMismatchError, match=r"seq \(bigint\): write a number"):
+        engine.plan("events", "events", watermark="seq", lookback=timedelta(minutes=1))
+    with pytest.raises(SchemaMismatchError, match=r"write a duration such as 10m"):
+        engine.copy_with_staging_table("events", "events", watermark="at", lookback=5)
+
+
+@pytest.mark.parametrize("null_watermark", ["include", "skip"])
+def test_rows_without_a_watermark_are_copied_every_run_or_counted_as_skipped(
+    source_url: str, pg_url: str, null_watermark: str
+) -> None:
+    execute(
+        source_url,
+        ORDERS,
+        "INSERT INTO orders SELECT i, 'new', CASE WHEN i > 3 THEN '2024-01-01'::timestamptz"
+        " + i * interval '1 hour' END FROM generate_series(1, 8) i",
+    )
+    engine = DataCopyEngine(source_url, pg_url)
+    options = {"watermark": "updated_at", "null_watermark": null_watermark}
+    first = engine.copy_with_staging_table("orders", "orders", **options)
+    execute(source_url, "UPDATE orders SET status = 'paid' WHERE id IN (1, 8)")
+    plan = engine.plan("orders", "orders", **options)
+    second = engine.copy_with_staging_table("orders", "orders", **options)
+    assert (first.watermark_nulls, second.watermark_nulls, plan.watermark_nulls) == (3, 3, 3)
+    copied = fetch(pg_url, "SELECT id, status FROM orders WHERE id IN (1, 8) ORDER BY id")
+    if null_watermark == "include":
+        assert (first.staged_rows, second.staged_rows, plan.source_rows) == (8, 4, 4)
+        assert (first.skipped_rows, second.skipped_rows, plan.skipped_rows) == (0, 0, 0)
+        assert copied == [(1, "paid"), (8, "paid")]
+    else:
+        assert (first.staged_rows, second.staged_rows, plan.source_rows) == (5, 1, 1)
+        assert (first.skipped_rows, second.skipped_rows, plan.skipped_rows) == (3, 3, 3)
+        assert copied == [(8, "paid")]

@@ -267,6 +267,6 @@ def test_rows_that_break_another_unique_index_are_refused_by_its_name(
     before, old_oid = fetch(pg_url, ITEMS), fetch(pg_url, OID)
     with pytest.raises(DuplicateKeyError, match="unique index 'items_name'") as caught:
         replace(source_url, pg_url)
-    assert "Key (name)=(same) is duplicated" in str(caught.value)
+    assert "same" not in str(caught.value)  # a value may be personal data
     assert (fetch(pg_url, ITEMS), fetch(pg_url, OID)) == (before, old_oid)
     assert staging_tables(pg_url) == []

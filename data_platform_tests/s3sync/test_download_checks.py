@@ -12,13 +12,13 @@ import pytest
 
 from data_platform.s3sync import SyncOptions, download_prefix, upload_directory
 from data_platform.s3sync.hashing import MIB
+from data_platform_tests.faulty_proxy import Faults, FaultyProxy
 from data_platform_tests.s3sync.conftest import (
     SMALL_MULTIPART,
     read_tree,
     s3_client_for,
     write_tree,
 )
-from data_platform_tests.s3sync.faulty_proxy import Faults, FaultyProxy
 
 FILES = {"big.bin": os.urandom(11 * MIB + 7), "small.txt": os.urandom(300_000)}
 

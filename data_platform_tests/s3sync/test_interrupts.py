@@ -14,8 +14,8 @@ from pathlib import Path
 
 from data_platform.s3sync import SyncOptions, download_prefix, upload_directory
 from data_platform.s3sync.hashing import MIB
+from data_platform_tests.faulty_proxy import Faults, FaultyProxy
 from data_platform_tests.s3sync.conftest import SMALL_MULTIPART, CountingClient, write_tree
-from data_platform_tests.s3sync.faulty_proxy import Faults, FaultyProxy
 
 BIG = 11 * MIB + 3
 

@@ -77,6 +77,11 @@ def test_definitions_load_and_partitions_are_month_by_area(preset, resources) ->
     assert node.backfill_policy == dg.BackfillPolicy.multi_run(silver.MAX_PARTITIONS_PER_RUN)
     assert graph.get(silver.raw_key(preset.dataset)).partitions_def == partitions
     assert {c.name for c in node.check_keys} == {silver.CHECK_ROWS, silver.CHECK_CURRENT}
+    spec = definitions.get_assets_def(silver.silver_key(preset)).specs_by_key[node.key]
+    assert spec.metadata["dagster/table_name"] == f"{preset.schema}.{preset.table}"
+    columns = spec.metadata["dagster/column_schema"].columns
+    assert [(c.name, c.type) for c in columns] == [(c.name, c.pg_type) for c in preset.columns]
+    assert definitions.get_assets_def(silver.silver_key(preset)).op.pool == "postgres_platform"
     assert not silver.defs([]).sensors  # no presets, nothing to watch
     for snapshot in (MAY, ODD):
         key = silver.partition_key(snapshot)
@@ -189,10 +194,11 @@ def test_materialize_a_partition_end_to_end(preset, resources, store, pg_url) ->
     assert result.success
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     assert checks[silver.CHECK_ROWS].passed and checks[silver.CHECK_CURRENT].passed
+    assert {c.partition for c in checks.values()} == {str(silver.partition_key(MAY))}
     [materialization] = result.asset_materializations_for_node(result.job_def.nodes[0].name)
-    assert materialization.metadata["rows"].value == 100
-    loaded = materialization.metadata["loaded"].value[str(silver.partition_key(MAY))]
-    assert [f["rows"] for f in loaded["files"]] == [40, 60]
+    assert materialization.partition == str(silver.partition_key(MAY))
+    assert materialization.metadata["dagster/row_count"].value == 100
+    assert [f["rows"] for f in materialization.metadata["files"].value] == [40, 60]
     conn = connect(pg_url)
     try:
         with conn.cursor() as cur:

@@ -159,3 +159,64 @@ def test_a_malformed_preset_is_reported_and_the_rest_still_load(tmp_path: Path, 
     with pytest.raises(PresetError, match=r"broken\.toml"):
         list_presets(tmp_path)  # without a reporter a bad file stays an error
     assert silver_key(next(p for p in presets if p.name == "trades"))
+
+
+def _refusal(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "t.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(PresetError) as error:
+        read_preset_file(path)
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: ")
+    return message
+
+
+COLUMNS = '[columns]\nsource_year = "integer"\nsource_month = "integer"\nregion = "text"\n'
+
+
+def test_an_unknown_key_is_named_with_the_keys_allowed(tmp_path: Path) -> None:
+    message = _refusal(tmp_path, 'tabel = "x"\n' + COLUMNS)
+    assert "tabel: unknown key (allowed: name, dataset, schema, table," in message
+
+
+def test_a_value_of_the_wrong_type_is_refused_not_coerced(tmp_path: Path) -> None:
+    # Before pydantic, "yes" became True and 5 became "5".
+    message = _refusal(tmp_path, 'ignore_extra_columns = "yes"\n' + COLUMNS)
+    assert "ignore_extra_columns: Input should be a valid boolean, not 'yes'" in message
+    message = _refusal(tmp_path, COLUMNS + "sigungu = 5\n")
+    assert "columns.sigungu: Input should be a valid string, not 5" in message
+
+
+def test_a_value_out_of_range_is_named_with_what_is_allowed(tmp_path: Path) -> None:
+    message = _refusal(tmp_path, 'file_format = "xlsx"\n' + COLUMNS)
+    assert "file_format: 'xlsx' is not allowed (allowed: 'auto', 'csv' or 'parquet')" in message
+    message = _refusal(tmp_path, 'snapshot_columns = ["a", "b", "c"]\n' + COLUMNS)
+    assert "snapshot_columns: List should have at least 4 items" in message
+    assert "(expected: 4 distinct columns for year, month, region, sigungu)" in message
+
+
+def test_the_documented_preset_keys_are_the_models_keys() -> None:
+    import re
+
+    from data_platform.silver.preset_file import PresetFile
+    from data_platform_tests.config_reference import model_reference
+
+    doc = (Path(__file__).parents[2] / "docs" / "silver.md").read_text(encoding="utf-8")
+    section = doc.split("### Preset file keys", 1)[1].split("\n#", 1)[0]
+    documented = re.findall(r"^\| `(\w+)` \|", section, flags=re.MULTILINE)
+    assert documented == list(model_reference(PresetFile))
+
+
+def test_the_silver_command_loads_pydantic_only_to_read_a_preset() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, data_platform.silver.cli as cli; assert 'pydantic' not in sys.modules; "
+        "from data_platform.silver.presets import load_preset; "
+        "load_preset('silver_stage_1_main'); print('pydantic' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"

@@ -1,16 +1,52 @@
 """A separate process that compacts every hot file of a month, one run_compaction per file in a
-shuffled order, retrying ConcurrencyConflictError as a scheduler would. Used by the
-concurrency and kill -9 tests: `python -m data_platform_tests.tiers.compaction_worker URL SEED`."""
+shuffled order (slot order for SEED -1), retrying ConcurrencyConflictError as a scheduler would.
+Used by the concurrency and kill -9 tests:
+`python -m data_platform_tests.tiers.compaction_worker URL SEED [ENDPOINT]`.
+
+With PAUSE_AFTER=merged in its environment the worker stops right after it has written its first
+merged file (before the manifest commit); with PAUSE_AFTER=version, right after the version file
+of a commit that merged (before the head write). It prints `paused after <key>` and waits there to
+be killed, so a kill -9 lands at a known point of the commit protocol.
+"""
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 import time
+from typing import Any
 
-from data_platform.core.objectstore import object_store_from_url
+from data_platform.core.objectstore import ObjectStore, object_store_from_url
 from data_platform.tiers import ConcurrencyConflictError, run_compaction
 from data_platform.tiers.config import slot_of_hot_key
+
+PAUSE_AFTER = "PAUSE_AFTER"
+
+
+class PausingStore:
+    """Delegates to a store; after the conditional write named by `pause_after` it never returns."""
+
+    def __init__(self, store: ObjectStore, pause_after: str) -> None:
+        self._store = store
+        self._pause_after = pause_after
+        self._merged = False
+
+    def put_if_absent(self, key: str, data: Any, metadata: Any = None) -> str:
+        etag = self._store.put_if_absent(key, data, metadata)
+        name = key.rsplit("/", 2)
+        merged = name[-1].startswith("L") and name[-1].endswith(".parquet")
+        version = name[-2] == "versions" and self._merged
+        self._merged |= merged
+        if (merged and self._pause_after == "merged") or (
+            version and self._pause_after == "version"
+        ):
+            print(f"paused after {key}", flush=True)
+            time.sleep(3600)
+        return etag
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
 
 
 def main(url: str, seed: int, endpoint: str | None = None) -> None:
@@ -26,8 +62,11 @@ def main(url: str, seed: int, endpoint: str | None = None) -> None:
         )
 
     store = object_store_from_url(url, client_factory=client if endpoint else None)
+    if os.environ.get(PAUSE_AFTER):
+        store = PausingStore(store, os.environ[PAUSE_AFTER])
     keys = [i.key for i in store.list("parquet_cp_hot/aws/") if i.key.endswith(".parquet")]
-    random.Random(seed).shuffle(keys)
+    if seed >= 0:
+        random.Random(seed).shuffle(keys)
     conflicts = 0
     for key in keys:
         while True:

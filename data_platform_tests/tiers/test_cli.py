@@ -69,3 +69,11 @@ def test_store_urls_that_name_nothing_are_one_line_errors(tmp_path):
     code, out = run("ingest", "--store", str(missing), "--raw", str(tmp_path / "no-raw"), *args)
     assert code == 1 and f"store {tmp_path / 'no-raw'} is not an existing folder" in out
     assert not missing.exists()
+
+
+def test_every_command_shows_an_example_in_its_help():
+    from data_platform.tiers.cli import tiers
+
+    for name in tiers.commands:
+        code, out = run(name, "--help")
+        assert code == 0 and f"Example:\n    data-platform tiers {name} --store " in out, name

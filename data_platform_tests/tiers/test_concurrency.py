@@ -1,20 +1,20 @@
-"""Real processes: 8 compacting one month at once, and kill -9 in the middle of compactions."""
+"""Real processes: 8 compacting one month at once, and kill -9 at known points of a commit."""
 
 from __future__ import annotations
 
 import os
-import random
 import signal
 import subprocess
 import sys
-import time
 from datetime import timedelta
 
 import polars as pl
 import pytest
 
 from data_platform.tiers import compact_month, read_changes, read_state, vacuum
+from data_platform.tiers.manifest import FANOUT
 from data_platform.tiers.verify import verify_month
+from data_platform_tests.tiers.compaction_worker import PAUSE_AFTER
 from data_platform_tests.tiers.conftest import START, same_rows, upload_slots
 
 WORKER = [sys.executable, "-m", "data_platform_tests.tiers.compaction_worker"]
@@ -59,31 +59,54 @@ def test_eight_processes_compacting_one_month(store, request):
     assert {e.key for e in report.manifest.live_files() if "/L" in e.key} <= warm
 
 
-def test_kill_9_during_compaction_then_a_clean_run(local_store):
-    changes = uploaded(local_store)
-    rng = random.Random(11)
-    for round_ in range(4):
+@pytest.mark.parametrize("pause_after", ["merged", "version"])
+def test_kill_9_at_known_points_of_a_commit_then_a_clean_run(store, request, pause_after):
+    """Each round uploads 8 new slots, so the worker has a merge to do; it stops right after
+    writing its merged file (or that commit's version file), is killed there, and the store must
+    read correctly before and after a re-run completes the month."""
+    url_and_endpoint = worker_args(store, request)
+    uploaded = []
+    for round_ in range(3):
+        start = START + timedelta(minutes=10 * FANOUT * round_)
+        uploaded += [
+            f.with_columns(pl.lit(slot).alias("Time"))
+            for slot, _, f in upload_slots(store, FANOUT, seed=round_, start=start)
+        ]
+        before = verify_month("aws", "2026-01", store=store).manifest
         worker = subprocess.Popen(
-            [*WORKER, str(local_store.root), str(round_)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
+            [*WORKER, url_and_endpoint[0], "-1", *url_and_endpoint[1:]],  # in slot order
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=os.environ | {PAUSE_AFTER: pause_after},
         )
-        time.sleep(rng.uniform(1.0, 3.0))  # interpreter start-up is ~1 s of this
+        line = worker.stdout.readline()  # blocks until the worker is parked at the pause point
         os.kill(worker.pid, signal.SIGKILL)
-        worker.wait()
-    compact_month("aws", "2026-01", store=local_store)
-    report = verify_month("aws", "2026-01", store=local_store)
-    assert report.ok and not report.pending, report.problems
-    got = read_changes("aws", START, START + timedelta(days=1), store=local_store)
-    assert got.height == changes.height and same_rows(got, changes)
-    live = {e.key for e in report.manifest.live_files()}
-    before = {i.key for i in local_store.list("parquet_warm/") if "/L" in i.key}
-    result = vacuum("aws", store=local_store, retention=timedelta(0))
-    after = {i.key for i in local_store.list("parquet_warm/") if "/L" in i.key}
-    assert after == {k for k in live if "/L" in k}
-    assert set(result.deleted) >= before - after
-    end = START + timedelta(minutes=10 * SLOTS)
-    assert read_state("aws", end, store=local_store).height > 0
-    with pytest.raises(ValueError, match="unknown provider"):
-        vacuum("nope", store=local_store)
+        _, err = worker.communicate(timeout=60)
+        assert line.startswith("paused after "), (line, err[-2000:])
+        assert worker.returncode == -signal.SIGKILL
+        in_flight = line.removeprefix("paused after ").strip()
+        assert ("/versions/" in in_flight) == (pause_after == "version")
+        # The kill landed mid-commit: its file exists, and the head does not name it.
+        assert store.exists(in_flight)
+        report = verify_month("aws", "2026-01", store=store)
+        assert report.ok, report.problems
+        assert in_flight not in {e.key for e in report.manifest.live_files()}
+        assert in_flight != report.manifest.version_key
+        # 7 single-slot commits landed; the 8th, which merges, was in flight when killed.
+        assert report.manifest.sequence == before.sequence + FANOUT - 1
+        assert report.manifest.processed_count == len(uploaded) - 1
+        end = START + timedelta(minutes=10 * len(uploaded))
+        changes = pl.concat(uploaded)
+        got = read_changes("aws", START, end, store=store)
+        assert same_rows(got, changes)
+        result = compact_month("aws", "2026-01", store=store)
+        assert not result.noop
+        report = verify_month("aws", "2026-01", store=store)
+        assert report.ok and not report.pending, report.problems
+        assert report.manifest.processed_count == len(uploaded)
+        assert same_rows(read_changes("aws", START, end, store=store), changes)
+    live = {e.key for e in report.manifest.live_files() if "/L" in e.key}
+    vacuum("aws", store=store, retention=timedelta(0))
+    assert {i.key for i in store.list("parquet_warm/") if "/L" in i.key} == live
+    assert read_state("aws", end, store=store).height > 0

@@ -15,9 +15,17 @@ from data_platform.core.objectstore import PreconditionFailed, object_store_from
 from data_platform.resources import AwsSessionResource, ObjectStoreResource
 from data_platform.tiers import ConcurrencyConflictError, compact_month, read_state, run_compaction
 from data_platform.tiers.config import slot_of_hot_key
-from data_platform.tiers.defs import TiersStoreResource, conflict_backoff, defs, hot_key, warm_key
+from data_platform.tiers.defs import (
+    TiersStoreResource,
+    conflict_backoff,
+    defs,
+    hot_key,
+    raw_snapshots_key,
+    warm_key,
+)
 from data_platform.tiers.ingest import raw_key
 from data_platform.tiers.verify import verify_month
+from data_platform_tests.automation import AutomationTicks
 from data_platform_tests.tiers.conftest import upload_slots
 
 DAY = datetime(2026, 1, 23, tzinfo=UTC)
@@ -61,15 +69,21 @@ def test_hot_then_warm_assets_with_checks(tmp_path):
     hot = dg.materialize(
         assets, resources=resources, partition_key="2026-01-23", selection=[hot_key("aws")]
     )
-    metadata = hot.asset_materializations_for_node(
-        hot_key("aws").path[-1] if False else "tiers__aws__hot"
-    )[0].metadata
+    metadata = hot.asset_materializations_for_node("tiers__aws__aws_hot")[0].metadata
     assert metadata["slots_written"].value == 20
+    rows = metadata["dagster/row_count"].value
+    assert rows >= 50  # the first slot's 50 rows, then each slot's changes
+    assert metadata["dagster/uri"].value == f"{tmp_path / 'lake'}/test/parquet_cp_hot/aws/"
     warm = dg.materialize(
         assets, resources=resources, partition_key="2026-01-01", selection=[warm_key("aws")]
     )
-    checks = {c.check_name: c.passed for c in warm.get_asset_check_evaluations()}
-    assert checks == {"manifest_readable": True, "hot_files_represented_once": True}
+    checks = {(c.check_name, c.partition): c.passed for c in warm.get_asset_check_evaluations()}
+    assert checks == {
+        ("manifest_readable", "2026-01-01"): True,
+        ("hot_files_represented_once", "2026-01-01"): True,
+    }
+    [warm_event] = warm.asset_materializations_for_node("tiers__aws__aws_warm")
+    assert 0 < warm_event.metadata["dagster/row_count"].value <= rows  # 16 of 20 slots merged
     store = object_store_from_url(str(tmp_path / "lake"))
     state = read_state("aws", DAY + timedelta(hours=4), store=store, environment="test")
     assert state.height == 50
@@ -77,23 +91,35 @@ def test_hot_then_warm_assets_with_checks(tmp_path):
     again = dg.materialize(
         assets, resources=resources, partition_key="2026-01-23", selection=[hot_key("aws")]
     )
-    assert (
-        again.asset_materializations_for_node("tiers__aws__hot")[0].metadata["slots_written"].value
-        == 0
-    )
+    [event] = again.asset_materializations_for_node("tiers__aws__aws_hot")
+    assert event.metadata["slots_written"].value == 0
 
 
-def test_sensor_requests_the_month_of_the_hot_day():
+def with_raw_store() -> dg.Definitions:
     raw = ObjectStoreResource(url="unused", aws=AwsSessionResource())
-    definitions = dg.Definitions.merge(defs(["aws"]), dg.Definitions(resources={"raw_store": raw}))
-    sensor = definitions.resolve_sensor_def("tiers_aws_warm_after_hot")
-    instance = dg.DagsterInstance.ephemeral()
-    instance.report_runless_asset_event(
-        dg.AssetMaterialization(asset_key=hot_key("aws"), partition="2026-01-23")
-    )
-    context = dg.build_sensor_context(instance=instance, definitions=definitions)
-    requests = list(sensor(context) or [])
-    assert [r.partition_key for r in requests] == ["2026-01-01"]
+    return dg.Definitions.merge(defs(["aws"]), dg.Definitions(resources={"raw_store": raw}))
+
+
+def test_a_new_hot_day_requests_its_warm_month_and_nothing_else():
+    ticks = AutomationTicks(with_raw_store(), warm_key("aws"))
+    assert ticks.tick() == {}  # nothing changed yet
+    ticks.materialized(hot_key("aws"), "2026-01-23")
+    assert ticks.tick() == {warm_key("aws"): {"2026-01-01"}}
+    assert ticks.tick() == {}  # handled: requested once
+
+
+def test_hot_tier_runs_today_on_its_cron_and_both_tiers_carry_freshness():
+    definitions = with_raw_store()
+    graph = definitions.resolve_asset_graph()
+    hot, warm = graph.get(hot_key("aws")), graph.get(warm_key("aws"))
+    assert isinstance(hot.freshness_policy, dg.FreshnessPolicy)
+    assert isinstance(warm.freshness_policy, dg.FreshnessPolicy)
+    assert hot.parent_keys == {raw_snapshots_key("aws")}
+    ticks = AutomationTicks(definitions, hot_key("aws"))
+    tick = datetime.now(UTC).replace(minute=1, second=0, microsecond=0)
+    assert ticks.tick(tick) == {}
+    later = tick + timedelta(minutes=2)  # past the :02 tick
+    assert ticks.tick(later) == {hot_key("aws"): {later.strftime("%Y-%m-%d")}}
 
 
 def test_conflict_backoff_grows_with_jitter():
@@ -142,3 +168,25 @@ def test_losing_a_merge_race_raises_conflict_and_leaves_no_files(local_store):
     assert verify_month("aws", "2026-01", store=local_store).manifest.processed_count == 25
     with pytest.raises(PreconditionFailed):
         local_store.put_if_absent(keys[0], b"hot files are written once")
+
+
+def test_a_tiers_error_fails_the_step_with_its_message_and_no_chained_traceback(tmp_path):
+    from data_platform.tiers.defs.assets import hot_asset
+
+    aws = AwsSessionResource()
+    resources = {
+        "raw_store": ObjectStoreResource(url=str(tmp_path / "raw"), aws=aws),
+        "tiers_store": TiersStoreResource(url=str(tmp_path / "lake"), aws=aws, environment="nope"),
+    }
+    daily = dg.DailyPartitionsDefinition(start_date="2026-01-01")
+    result = dg.materialize(
+        [hot_asset("aws", daily)],
+        resources=resources,
+        partition_key="2026-01-23",
+        raise_on_error=False,
+    )
+    [failure] = result.get_step_failure_events()
+    error = failure.step_failure_data.error
+    assert error.message.startswith("dagster._core.definitions.events.Failure: environment 'nope'")
+    assert error.cause is None and error.context is None  # no engine traceback behind it
+    assert failure.step_failure_data.user_failure_data.description.startswith("environment")

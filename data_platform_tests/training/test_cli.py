@@ -77,6 +77,10 @@ def test_validate_exit_status_and_verbose_lines(run, local: LocalStorageBackend)
         (["list", "Bad Task"], "invalid task name 'Bad Task'"),
         (["list", "chat", "--since", "yesterday"], "--since 'yesterday' is not a date"),
         (["export", "chat", "x.jsonl", "--split", "train=2"], "bad split"),
+        (
+            ["list", "chat", "--since", "2026-02-11", "--until", "2026-02-09"],
+            "--since 2026-02-11 is after --until 2026-02-09: swap them",
+        ),
     ],
 )
 def test_bad_input_is_one_line_without_traceback(run, local, args, message) -> None:
@@ -84,6 +88,30 @@ def test_bad_input_is_one_line_without_traceback(run, local, args, message) -> N
     assert result.exit_code == 1
     [line] = result.output.strip().splitlines()
     assert line.startswith("Error: ") and message in line
+
+
+def test_export_of_a_range_ending_before_it_starts_writes_nothing(run, local, tmp_path) -> None:
+    out = tmp_path / "out" / "chat.jsonl"
+    result = run("export", "chat", str(out), "--since", "2026-02-11", "--until", "2026-02-09",
+                 "--local-dir", str(local.root))  # fmt: skip
+    assert result.exit_code == 1
+    assert result.output == "Error: --since 2026-02-11 is after --until 2026-02-09: swap them\n"
+    assert not out.parent.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "name"),
+    [
+        (["bootstrap-bucket", "--bucket", "Bad_Name!"], "Bad_Name!"),
+        (["bootstrap-bucket", "--bucket", "192.168.5.4"], "192.168.5.4"),
+        (["stats", "--bucket", "ab"], "ab"),
+    ],
+)
+def test_a_bucket_name_s3_would_refuse_is_one_line(run, args, name) -> None:
+    result = run(*args)
+    assert result.exit_code == 1
+    [line] = result.output.strip().splitlines()
+    assert line.startswith(f"Error: bucket name {name!r} is not valid for S3: it must have ")
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,6 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 import pytest
-from dagster._core.definitions.observe import observe  # no public helper in 1.13
 
 from data_platform.training import backend_from_env
 from data_platform.training.dataset import dataset_key as dataset_file_key
@@ -18,11 +17,14 @@ from data_platform.training.defs import (
     CHECK_FIELDS,
     CHECK_IDS,
     CHECK_NO_PII,
+    OBSERVE_JOB_NAME,
     dataset_key,
     defs,
-    samples_asset,
+    producer_key,
+    samples_key,
 )
 from data_platform.training.tasks import configured_tasks
+from data_platform_tests.automation import AutomationTicks
 
 DAY = datetime(2026, 2, 9, 10, tzinfo=UTC)
 
@@ -54,10 +56,11 @@ def test_observe_and_a_clean_day(store_env: str) -> None:
     backend.write_training_samples("ocr", samples[:3], created_at=DAY.replace(day=10))
     definitions = defs(["ocr"])
 
-    observed = observe([samples_asset("ocr")], resources=definitions.resources)
+    observed = definitions.resolve_job_def(OBSERVE_JOB_NAME).execute_in_process()
     [event] = observed.get_asset_observation_events()
+    assert event.asset_key == samples_key("ocr")
     metadata = event.asset_observation_data.asset_observation.metadata
-    assert metadata["files"].value == 2 and metadata["samples"].value == 13
+    assert metadata["files"].value == 2 and metadata["dagster/row_count"].value == 13
     assert metadata["last_day"].value == "2026-02-10"
 
     result = dg.materialize(
@@ -67,8 +70,12 @@ def test_observe_and_a_clean_day(store_env: str) -> None:
     )
     assert result.success
     assert checks(result) == {CHECK_NO_PII: True, CHECK_FIELDS: True, CHECK_IDS: True}
-    [materialization] = result.asset_materializations_for_node("training__ocr__dataset")
-    assert materialization.metadata["samples"].value == 4
+    partitions = {e.partition for e in result.get_asset_check_evaluations()}
+    assert partitions == {"2026-02-09"}
+    [materialization] = result.asset_materializations_for_node("training__ocr__ocr_dataset")
+    assert materialization.metadata["dagster/row_count"].value == 4
+    location = backend.location(dataset_file_key("ocr", DAY.date(), "parquet"))
+    assert materialization.metadata["dagster/uri"].value == location
     assert materialization.metadata["duplicates_dropped"].value == 6
     frame = pl.read_parquet(
         io.BytesIO(backend.store.get(dataset_file_key("ocr", DAY.date(), "parquet")))
@@ -112,3 +119,18 @@ def test_tasks_file(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="invalid task name"):
         configured_tasks(path)
     assert not defs([]).assets
+
+
+def test_datasets_are_built_on_cron_for_yesterday_and_today(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("TRAINING_STORAGE_BACKEND", "local")
+    monkeypatch.setenv("TRAINING_LOCAL_DIR", str(tmp_path / "samples"))
+    definitions = defs(["ocr"])
+    graph = definitions.resolve_asset_graph()
+    dataset = graph.get(dataset_key("ocr"))
+    assert isinstance(dataset.freshness_policy, dg.FreshnessPolicy)
+    assert graph.get(samples_key("ocr")).parent_keys == {producer_key("ocr")}
+    ticks = AutomationTicks(definitions, dataset_key("ocr"))
+    before = datetime(2026, 3, 5, 0, 5, tzinfo=UTC)
+    assert ticks.tick(before) == {}
+    after = before.replace(minute=15)  # past the 00:10 tick
+    assert ticks.tick(after) == {dataset_key("ocr"): {"2026-03-04", "2026-03-05"}}

@@ -83,7 +83,7 @@ def test_export_of_a_broken_file_names_it_and_leaves_no_output(
 def test_validate_reports_file_line_path_and_kind_never_the_value(backend: SampleStore) -> None:
     backend.write_training_sample("qa", {"input": "깨끗한 질문", "output": "답"})
     lines = [
-        {"id": "a", "input": {"q": "전화 010-1234-5678"}, "output": "ok"},
+        {"id": "a", "input": {"q": "전화 010-1234-5678", "010-2345-6789": "x"}, "output": "ok"},
         {"id": "b", "output": "no input"},
         {"id": "a", "input": "dup id", "output": "카드 4111-1111-1111-1111"},
     ]
@@ -95,14 +95,15 @@ def test_validate_reports_file_line_path_and_kind_never_the_value(backend: Sampl
     found = sorted((p.location, p.line, p.path, p.kind) for p in report.problems)
     assert found == [
         (where, 1, "$.input.q", "PHONE"),
+        (where, 1, "$.input['[PHONE]'] (key)", "PHONE"),
         (where, 2, "$.input", "missing-input"),
         (where, 3, "$.id", "duplicate-id"),
         (where, 3, "$.output", "CARD"),
         (where, 4, "$", "bad-json"),
     ]
     assert report.files == 2 and report.samples == 5
-    assert "010-1234" not in " ".join(str(p) for p in report.problems)
-    assert "2 PII findings, 3 other problems" in report.summary()
+    assert "010-" not in " ".join(str(p) for p in report.problems)
+    assert "3 PII findings, 3 other problems" in report.summary()
 
 
 def test_masked_samples_validate_clean(tmp_path: Path) -> None:

@@ -115,3 +115,55 @@ def test_strict_mode_refuses_naming_kinds_and_paths_never_values(tmp_path) -> No
     assert "900101" not in message and "kim@" not in message
     assert backend.list_samples("chat") == []
     assert backend.write_training_samples("chat", [{"input": NEGATIVES, "output": "x"}])
+
+
+INTERNATIONAL_EMAILS = [
+    ("연락처 홍길동@예시.한국 입니다", "홍길동@예시.한국"),
+    ("메일: 홍길동@example.com 으로", "홍길동@example.com"),
+    ("write to jörg@bücher.de today", "jörg@bücher.de"),
+    ("punycode kim@xn--9n2bp8q.xn--3e0b707e", "kim@xn--9n2bp8q.xn--3e0b707e"),
+    ("kim@example.com로 보내세요", "kim@example.com"),  # the particle stays outside
+]
+
+
+@pytest.mark.parametrize(("text", "value"), INTERNATIONAL_EMAILS)
+def test_internationalised_email_is_masked_and_refused_in_strict_mode(
+    tmp_path, text: str, value: str
+) -> None:
+    assert [(s.kind, text[s.start : s.end]) for s in find_spans(text)] == [("EMAIL", value)]
+    stored = LocalStorageBackend(tmp_path / "mask").write_training_sample(
+        "chat", {"input": text, "output": "네"}
+    )
+    masked = LocalStorageBackend(tmp_path / "mask").read_sample(stored)["samples"][0]["input"]
+    assert masked == text.replace(value, "[EMAIL]")
+    with pytest.raises(PiiError, match=r"\$\.input \(EMAIL\)"):
+        LocalStorageBackend(tmp_path / "strict", strict=True).write_training_sample(
+            "chat", {"input": text, "output": "네"}
+        )
+
+
+def test_pii_in_a_json_key_is_masked_by_renaming_the_key() -> None:
+    sample = {
+        "input": {"010-2345-6789": "김철수", "[PHONE]": "already a tag", "note": "fine"},
+        "output": {"kim@example.com": {"주소": "x"}},
+    }
+    found = sorted((f.path, f.kind) for f in scan(sample))
+    assert found == [
+        ("$.input['[PHONE]'] (key)", "PHONE"),
+        ("$.output['[EMAIL]'] (key)", "EMAIL"),
+    ]
+    masked, counts = mask(sample)
+    assert masked == {
+        "input": {"[PHONE]": "김철수", "[PHONE]#2": "already a tag", "note": "fine"},
+        "output": {"[EMAIL]": {"주소": "x"}},
+    }
+    assert counts == {"PHONE": 1, "EMAIL": 1}
+
+
+def test_strict_mode_refuses_pii_in_a_key_without_naming_it(tmp_path) -> None:
+    backend = LocalStorageBackend(tmp_path, strict=True)
+    with pytest.raises(PiiError) as caught:
+        backend.write_training_sample("chat", {"input": {"010-2345-6789": "김"}, "output": "x"})
+    message = str(caught.value)
+    assert "$.input['[PHONE]'] (key) (PHONE)" in message and "2345" not in message
+    assert backend.list_samples("chat") == []

@@ -1,8 +1,10 @@
-"""A real HTTP proxy in front of the moto server that misbehaves on purpose.
+"""A real HTTP proxy in front of the test S3 server that misbehaves on purpose.
 
-It forwards every request unchanged (moto does not check the signature's host) and can cut a GET
-body after half of it, flip a byte of GET bodies, or hold GET bodies (after half) and UploadPart
-requests until the test lets them go, so the client meets real broken connections, not mocks.
+It forwards every request unchanged (the test server does not check the signature's host) and can
+cut a GET body after half of it, flip a byte of GET bodies, hold GET bodies (after half) and
+UploadPart requests until the test lets them go, drop a chosen request, or forward it and drop
+its reply (the server acted, the client never hears), so the client meets real broken
+connections, not mocks.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from __future__ import annotations
 import http.client
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse
 
@@ -23,8 +27,15 @@ class Faults:
     corrupt_bodies: bool = False  # flip the first byte of every GET body
     hold_bodies: threading.Event | None = None  # GET bodies stop after half until this is set
     hold_upload_parts: threading.Event | None = None  # UploadPart waits until this is set
+    # Called with (method, path, request headers) after the server answered; True: close the
+    # connection instead of replying, so the server has acted but the client never learns it.
+    drop_reply: Callable[[str, str, Message], bool] | None = None
+    # The same question before forwarding; True: close the connection, the server never sees it.
+    drop_request: Callable[[str, str, Message], bool] | None = None
     parts_held: int = 0
     bodies_cut: int = 0
+    replies_dropped: int = 0
+    requests_dropped: int = 0
 
 
 class FaultyProxy:
@@ -62,9 +73,23 @@ class FaultyProxy:
             def log_message(self, *_: object) -> None:
                 pass
 
+            def _hang_up_if(
+                self, fault: Callable[[str, str, Message], bool] | None, counter: str
+            ) -> bool:
+                """Close the connection without a reply when `fault` picks this request."""
+                if not (fault and fault(self.command, self.path, self.headers)):
+                    return False
+                with proxy._lock:
+                    setattr(proxy.faults, counter, getattr(proxy.faults, counter) + 1)
+                self.connection.shutdown(socket.SHUT_RDWR)
+                self.close_connection = True
+                return True
+
             def _forward(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
+                if self._hang_up_if(proxy.faults.drop_request, "requests_dropped"):
+                    return
                 gate = proxy.faults.hold_upload_parts
                 if gate and "uploadId=" in self.path and "partNumber=" in self.path:
                     with proxy._lock:
@@ -76,6 +101,8 @@ class FaultyProxy:
                 response = upstream.getresponse()
                 data = response.read()
                 upstream.close()
+                if self._hang_up_if(proxy.faults.drop_reply, "replies_dropped"):
+                    return
                 is_object = self.command == "GET" and "list-type=" not in self.path
                 is_body = is_object and response.status in (200, 206) and data
                 self.send_response(response.status)

@@ -3,7 +3,9 @@
 The source is read in one REPEATABLE READ snapshot (count, high-water mark and rows agree). The
 target does everything in one transaction: create the table if missing, stage, check keys, merge,
 verify counts and checksums, store the watermark, commit. Any failure, or the death of this
-process, rolls all of it back; the TEMP staging table goes with the transaction.
+process, rolls all of it back; the TEMP staging table goes with the transaction. Where a large
+share of the target changes, the rows go into a fresh table that is swapped in instead, in the
+same transaction (`swap.py`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,11 +32,25 @@ from data_platform.replication.errors import (
     SchemaMismatchError,
     db_error_line,
 )
-from data_platform.replication.integrity import check_keys, compare_staged_with_written
+from data_platform.replication.integrity import (
+    check_keys,
+    checksum,
+    compare_staged_with_written,
+    use_comparable_text,
+)
 from data_platform.replication.spec import NULL_WATERMARKS, STRATEGIES, Lookback
 from data_platform.replication.staging import create_staging
 from data_platform.replication.strategies import strategy_statements
 from data_platform.replication.streaming import source_query, stream_copy
+from data_platform.replication.swap import (
+    SwapPlan,
+    build_indexes,
+    carry_over,
+    create_fresh_table,
+    rebuild_pays,
+    swap_blockers,
+    swap_in,
+)
 from data_platform.replication.tables import TableRef, parse_table_ref
 from data_platform.replication.watermark import (
     load_watermark,
@@ -70,6 +87,7 @@ class CopyResult:
     target_rows: int = 0
     checksum_match: bool | None = None
     seconds: float = 0.0
+    verify_seconds: float = 0.0  # of `seconds`: the count and checksum checks
     status: str = "ok"
     error: str | None = None
     created_target: bool = False
@@ -78,6 +96,9 @@ class CopyResult:
     null_watermark: str | None = None  # include or skip, with a watermark
     watermark_nulls: int | None = None  # source rows whose watermark is NULL (after `where`)
     skipped_rows: int = 0  # of those, the rows not copied (null_watermark: skip)
+    # into an existing target: "swap" (a fresh table swapped in), else "truncate+insert: <why>"
+    # (replace) or "in place: <why>"
+    method: str | None = None
 
 
 @dataclass
@@ -245,7 +266,6 @@ class DataCopyEngine:
         strategy: str,
         result: CopyResult,
     ) -> None:
-
         columns = prep.shape.column_names
         staging_columns = _staging_columns(prep)
         high_water = None
@@ -253,7 +273,8 @@ class DataCopyEngine:
             _, high_water, result.watermark_nulls = _count_source(src, prep, where)
             result.null_watermark, result.read_from = prep.null_watermark, prep.read_from
             result.skipped_rows = _skipped(prep, result.watermark_nulls)
-        staging = create_staging(tgt, staging_columns).sql()
+        swap = self._swap_plan(src, tgt, prep, strategy, where, result)
+        staging = swap.fresh.sql() if swap else create_staging(tgt, staging_columns).sql()
         self._report("copying", 0)
         query = source_query(prep.source_ref, columns, where, prep.watermark_condition())
         result.source_rows, result.staged_rows = stream_copy(
@@ -265,7 +286,8 @@ class DataCopyEngine:
             prep.binary,
             lambda done: self._report("copying", done),
         )
-        src.rollback()  # the snapshot is no longer needed; release it early
+        if swap is None:
+            src.rollback()  # the snapshot is no longer needed; release it early
         if result.staged_rows != result.source_rows:
             raise IntegrityMismatchError(
                 f"{result.table}: staged {result.staged_rows} rows but "
@@ -275,13 +297,18 @@ class DataCopyEngine:
         self._report("merging", 0)
         if prep.key != prep.shape.primary_key:  # the source's own key cannot repeat
             check_keys(tgt, staging, prep.key, f"source {prep.source_ref}")
+        if swap is not None:
+            self._finish_swap(src, tgt, swap, query, staging_columns, prep.key, result)
+            return
         target = prep.target_ref.sql()
         before = _count(tgt, target)
         with tgt.cursor() as cur:
             for statement in strategy_statements(strategy, target, staging, columns, prep.key):
                 cur.execute(statement)
         self._report("verifying", 0)
+        verifying = time.monotonic()
         check = compare_staged_with_written(tgt, staging, target, staging_columns)
+        result.verify_seconds = round(time.monotonic() - verifying, 3)
         result.target_rows = check.target_rows
         if strategy == "replace":
             result.inserted, result.deleted = result.staged_rows, before
@@ -302,6 +329,87 @@ class DataCopyEngine:
             result.high_water = high_water or prep.since
             if result.high_water is not None:
                 store_watermark(tgt, prep.target_ref, prep.watermark, result.high_water)
+
+    def _swap_plan(
+        self,
+        src: PgConnection,
+        tgt: PgConnection,
+        prep: _Prepared,
+        strategy: str,
+        where: str | None,
+        result: CopyResult,
+    ) -> SwapPlan | None:
+        """A fresh table to load and swap in, or None to change the target in place; says which
+        way and why in `result.method`. `replace` swaps whenever the target can be carried
+        over whole; the other strategies also need the key unique in the target (then all
+        four end alike), no watermark or `where`, and a source large enough against the
+        target."""
+        if prep.target_shape is None:
+            return None
+        blockers = []
+        if strategy != "replace":
+            if prep.watermark or where:
+                blockers.append("incremental or filtered source")
+            elif not prep.target_shape.is_unique(prep.key):
+                blockers.append("key not unique in the target")
+            elif not rebuild_pays(src, prep.source_ref, tgt, prep.target_ref):
+                blockers.append("few source rows for the target's size (estimated)")
+        if not prep.binary:  # the source-side checksum needs the target's very types
+            blockers.append("column types that differ from the source's")
+        if not blockers:
+            blockers = swap_blockers(tgt, prep.target_ref)
+        if blockers:
+            way = "truncate+insert" if strategy == "replace" else "in place"
+            result.method = f"{way}: {', '.join(blockers)}"
+            log.info("%s: %s", result.table, result.method)
+            return None
+        result.method = "swap"
+        return create_fresh_table(tgt, prep.target_ref)
+
+    def _finish_swap(
+        self,
+        src: PgConnection,
+        tgt: PgConnection,
+        swap: SwapPlan,
+        query: Composable,
+        columns: list[Column],
+        key: tuple[str, ...],
+        result: CopyResult,
+    ) -> None:
+        """Carry over the target's unstaged rows (not for replace), build the indexes, check
+        the fresh table against the source's checksum (in the source's snapshot, computed
+        meanwhile on the source's server) plus the rows carried over, then swap."""
+        from psycopg2 import sql
+
+        use_comparable_text(src)
+        use_comparable_text(tgt)
+        with ThreadPoolExecutor(1, thread_name_prefix="replication-source-checksum") as pool:
+            source_sum = pool.submit(checksum, src, sql.SQL("({})").format(query), columns)
+            before = _count(tgt, swap.target.sql())
+            kept = (0, 0) if result.strategy == "replace" else carry_over(tgt, swap, columns, key)
+            build_indexes(tgt, swap)
+            self._report("verifying", 0)
+            verifying = time.monotonic()
+            written = checksum(tgt, swap.fresh.sql(), columns)
+            staged = source_sum.result()
+            result.verify_seconds = round(time.monotonic() - verifying, 3)
+        src.rollback()
+        expected = (staged[0] + kept[0], staged[1] ^ kept[1])
+        result.target_rows = written[0]
+        if result.strategy == "replace":
+            result.inserted, result.deleted = written[0], before
+        else:
+            result.updated = before - kept[0]
+            result.inserted = result.staged_rows - result.updated
+        result.checksum_match = written == expected
+        if not result.checksum_match:
+            raise IntegrityMismatchError(
+                f"{result.table}: the fresh table holds {written[0]} rows with checksum "
+                f"{written[1]}; the source sent {staged[0]} and {kept[0]} were kept, together "
+                f"{expected[0]} with {expected[1]}; rolled back",
+                result,
+            )
+        swap_in(tgt, swap)
 
     def _report(self, phase: str, done: int) -> None:
         if self.on_progress is not None:

@@ -48,7 +48,7 @@ class ChecksumComparison:
         )
 
 
-def _row_hash(columns: Sequence[Column]) -> Composable:
+def row_hash(columns: Sequence[Column]) -> Composable:
     from psycopg2 import sql
 
     values = [
@@ -79,7 +79,7 @@ def compare_staged_with_written(
                 " FROM (SELECT count(*) AS n, bit_xor({hash}) AS checksum FROM {staging}) AS s,"
                 " (SELECT count(*) AS n, count(*) FILTER (WHERE {ours}) AS written,"
                 " bit_xor({hash}) FILTER (WHERE {ours}) AS checksum FROM {target}) AS t"
-            ).format(hash=_row_hash(columns), staging=staging, target=target, ours=ours)
+            ).format(hash=row_hash(columns), staging=staging, target=target, ours=ours)
         )
         staged, total, written, staged_sum, written_sum = cur.fetchone()
     return ChecksumComparison(staged, written, total, staged_sum, written_sum)
@@ -115,3 +115,36 @@ def check_keys(conn: PgConnection, staging: Composable, key: Sequence[str], sour
             f"rows (up to {most} rows for one key); deduplicate the source or choose another "
             "primary_key. Nothing was changed."
         )
+
+
+# Text forms that depend on session settings (hashed for types without a hash function) are
+# made alike in both databases before a checksum is compared across them.
+_SAME_TEXT = (
+    "SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD';"
+    " SET LOCAL IntervalStyle = 'postgres'; SET LOCAL extra_float_digits = 3;"
+    " SET LOCAL bytea_output = 'hex'"
+)
+
+
+def use_comparable_text(conn: PgConnection) -> None:
+    """For the rest of the transaction: text forms that hash alike in every database."""
+    with conn.cursor() as cur:
+        cur.execute(_SAME_TEXT)
+
+
+def checksum(
+    conn: PgConnection, relation: Composable, columns: Sequence[Column]
+) -> tuple[int, int]:
+    """(rows, bit_xor of the row hashes; 0 when empty) of a table or a parenthesized query,
+    comparable with the same columns' checksum in another database (same types, and
+    `use_comparable_text` on both connections)."""
+    from psycopg2 import sql
+
+    with conn.cursor() as cur:
+        cur.execute(
+            sql.SQL("SELECT count(*), coalesce(bit_xor({}), 0) FROM {} AS q").format(
+                row_hash(columns), relation
+            )
+        )
+        rows, value = cur.fetchone()
+    return rows, value

@@ -1,6 +1,9 @@
 """Staging tables: TEMP tables of the target session, created inside the merge's transaction
 (`ON COMMIT DROP`), so a commit, a rollback or a dead client (kill -9) always removes them.
 
+(A swap's fresh table, `swap.py`, is a plain table named like these, but created in the merge's
+transaction and renamed to the target's name before the commit: it never outlives a failed run.)
+
 Every staging table carries a comment marker with its creation time. `sweep` drops marked tables
 that are not TEMP (the only kind that could outlive a session) once they are older than asked,
 and never touches a table without the marker.

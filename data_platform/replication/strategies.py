@@ -1,4 +1,5 @@
-"""The four ways staged rows reach the target, as SQL run inside the target's one transaction.
+"""The four ways staged rows reach the target in place, as SQL run inside the target's one
+transaction (where a large share of the target changes, `swap.py` rewrites it instead).
 
 merge, upsert and delete_insert end in the same state: staged keys hold the staged rows, other
 keys are untouched. replace makes the target exactly the staged rows: TRUNCATE + INSERT in the

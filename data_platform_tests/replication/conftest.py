@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -49,3 +55,32 @@ def fetch(url: str, query: str, params: tuple = ()) -> list[tuple]:
             return cur.fetchall()
     finally:
         conn.close()
+
+
+def run_in_background(workdir: Path, env: dict[str, str]) -> subprocess.Popen:
+    """`data-platform replicate run` with the spec in `workdir`, as its own process."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "data_platform.cli", "replicate", "run"],
+        env={**os.environ, **env},
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def kill_9_when(process: subprocess.Popen, url: str, running: str) -> None:
+    """SIGKILL `process` as soon as the count query `running` finds its statement in `url`
+    (so the kill lands inside it), then wait until the server has ended that statement."""
+    try:
+        deadline = time.monotonic() + 60
+        while fetch(url, running) == [(0,)]:
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+    finally:
+        process.kill()
+    assert process.returncode == -signal.SIGKILL
+    deadline = time.monotonic() + 30
+    while fetch(url, running) != [(0,)] and time.monotonic() < deadline:
+        time.sleep(0.05)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -15,7 +14,12 @@ import pytest
 
 from data_platform.core.postgres import PostgresSettings, connect
 from data_platform.replication.staging import MARKER, STAGING_PREFIX
-from data_platform_tests.replication.conftest import execute, fetch
+from data_platform_tests.replication.conftest import (
+    execute,
+    fetch,
+    kill_9_when,
+    run_in_background,
+)
 from data_platform_tests.replication.test_engine import (
     make_duplicate_emails,
     make_source,
@@ -176,28 +180,9 @@ def test_kill_9_mid_copy_leaves_the_target_unchanged(
     spec = SPEC.split("  - name: missing")[0] + "    primary_key: [id]\n"
     env = setup_spec(tmp_path, source_url, pg_url, spec)
     before = fetch(pg_url, "SELECT * FROM raw.items ORDER BY id")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "data_platform.cli", "replicate", "run"],
-        env={**os.environ, **env},
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = run_in_background(tmp_path, env)
     copying = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY%dp_staging_%'"
-    try:
-        deadline = time.monotonic() + 60
-        while fetch(pg_url, copying) == [(0,)]:
-            assert process.poll() is None and time.monotonic() < deadline
-            time.sleep(0.02)
-        assert len(staging_tables(pg_url)) == 0  # made in the open transaction
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=10)
-    finally:
-        process.kill()
-    assert process.returncode == -signal.SIGKILL
-    deadline = time.monotonic() + 30
-    while fetch(pg_url, copying) != [(0,)] and time.monotonic() < deadline:
-        time.sleep(0.05)
+    kill_9_when(process, pg_url, copying)
     assert fetch(pg_url, "SELECT * FROM raw.items ORDER BY id") == before
     conn = connect(pg_url)
     try:

@@ -150,6 +150,8 @@ def test_a_partitioned_target_is_merged_and_checked(
         "raw.items", "raw.items", strategy=strategy
     )
     assert result.checksum_match
+    if strategy == "replace":  # a partitioned target is not swapped
+        assert result.method.startswith("truncate+insert: partitioned")
     kept = 0 if strategy == "replace" else 50
     assert result.target_rows == 100 + kept
     assert fetch(pg_url, "SELECT count(*) FROM raw.items_high WHERE name LIKE 'item %'") == [(25,)]

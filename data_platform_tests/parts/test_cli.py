@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from data_platform.parts.supplier_server import PART_NAMES, Reply, synthetic_catalog
+from data_platform_tests.parts.conftest import PRICES_TABLE
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -132,14 +133,6 @@ def test_a_redirect_loop_is_reported_as_failed_and_the_day_is_loaded(
     assert (result["failed"], result["still_failing"], result["rows_upserted"]) == (1, 1, 3)
     [failing] = result["suppliers"][0]["still_failing"]
     assert failing["error"].startswith("TooManyRedirects")
-
-
-PRICES_TABLE = """CREATE TABLE parts_prices (
-    part_official_name {name_type} NOT NULL, car_type text NOT NULL,
-    min_price bigint NOT NULL, max_price bigint NOT NULL {check}, avg_price bigint NOT NULL,
-    offer_count integer NOT NULL, extracted_at date NOT NULL,
-    updated_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (part_official_name, car_type, extracted_at))"""
 
 
 @pytest.mark.parametrize(

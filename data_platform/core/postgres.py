@@ -190,11 +190,14 @@ def connect(target: str | PostgresSettings) -> PgConnection:
 
 @contextmanager
 def transaction(conn: PgConnection) -> Iterator[PgConnection]:
-    """Commit on success, roll back on any error (including KeyboardInterrupt)."""
+    """Commit on success, roll back on any error (including KeyboardInterrupt). A connection
+    the error closed has nothing to roll back (the server did), and trying would replace the
+    error that says why with `connection already closed`."""
     try:
         yield conn
     except BaseException:
-        conn.rollback()
+        if not conn.closed:
+            conn.rollback()
         raise
     else:
         conn.commit()

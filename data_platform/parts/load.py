@@ -1,15 +1,19 @@
 """`parts_prices`: COPY the day's price ranges into a TEMP staging table, then one
 `INSERT … ON CONFLICT … DO UPDATE`, all in one transaction (nothing is left behind on error, and
-the TEMP table dies with the session even after kill -9)."""
+the TEMP table dies with the session even after kill -9). A database error is one line that names
+the condition, column and constraint, never a price row's values (core.pg_errors)."""
 
 from __future__ import annotations
 
 import io
 from typing import TYPE_CHECKING
 
+import psycopg2
 from psycopg2 import sql
 
-from data_platform.core.postgres import copy_from_stream, transaction
+from data_platform.core.pg_errors import db_error_line
+from data_platform.core.postgres import PostgresError, copy_from_stream, transaction
+from data_platform.parts.errors import PartsError
 from data_platform.parts.transform import PRICE_COLUMNS
 
 if TYPE_CHECKING:
@@ -19,6 +23,13 @@ if TYPE_CHECKING:
 TABLE = "parts_prices"
 KEY = ("part_official_name", "car_type", "extracted_at")
 _STAGING = "parts_prices_staging"
+# Only a table changed after parts created it can refuse the rows parts computes.
+_ADVICE = {
+    "22": "a price row does not fit the table's column types, which differ from those parts "
+    "creates; restore those types and load again",
+    "23": "a price row breaks a constraint that parts does not create; drop or relax it and "
+    "load again",
+}
 
 _CREATE = sql.SQL(
     """CREATE TABLE IF NOT EXISTS {table} (
@@ -42,7 +53,18 @@ def ensure_table(conn: PgConnection, table: str = TABLE) -> None:
 
 def upsert_prices(conn: PgConnection, frame: pl.DataFrame, table: str = TABLE) -> int:
     """Upsert `frame` (PRICE_COLUMNS) into `table`; returns the rows inserted or updated.
-    Rows repeating a key are reduced to one (the one with the most offers) before the insert."""
+    Rows repeating a key are reduced to one (the one with the most offers) before the insert.
+    Raises PostgresError when the connection fails, PartsError when the table refuses the rows;
+    either way the table is left as it was."""
+    try:
+        return _upsert(conn, frame, table)
+    except psycopg2.Error as exc:
+        lost = isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError)
+        error = PostgresError if lost else PartsError
+        raise error(f"cannot upsert prices into {table}: {db_error_line(exc, _ADVICE)}") from None
+
+
+def _upsert(conn: PgConnection, frame: pl.DataFrame, table: str) -> int:
     columns = sql.SQL(", ").join(map(sql.Identifier, PRICE_COLUMNS))
     key = sql.SQL(", ").join(map(sql.Identifier, KEY))
     updates = sql.SQL(", ").join(

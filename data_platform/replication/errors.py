@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
+
+from data_platform.core import pg_errors
 
 # SQLSTATE classes whose messages may quote a row's value: data exceptions (`invalid input syntax
 # for type integer: "1.5"`) and constraint violations (DETAIL `Key (email)=(x@y)`).
@@ -13,7 +14,6 @@ _VALUE_CLASSES = {
     "23": "a source row breaks a constraint of the target; fix the row in the source or the "
     "constraint in the target",
 }
-_COPY_CONTEXT = re.compile(r"^COPY [^,]+, line (\d+), column ([^:]+):", re.MULTILINE)
 
 
 class ReplicationError(Exception):
@@ -42,33 +42,5 @@ class IntegrityMismatchError(ReplicationError):
 
 
 def db_error_line(exc: BaseException) -> str:
-    """One line for a database error: its first line, except for a data exception or a
-    constraint violation, whose text can carry a row's value (personal data bound for logs and
-    Dagster's event log): those give the condition's name, the table, column and constraint,
-    never the value."""
-    code = getattr(exc, "pgcode", None) or ""
-    diag = getattr(exc, "diag", None)
-    if code[:2] not in _VALUE_CLASSES or diag is None:
-        lines = str(exc).strip().splitlines()
-        return lines[0] if lines else type(exc).__name__
-    from psycopg2 import errorcodes
-
-    try:
-        condition = errorcodes.lookup(code).lower()
-    except KeyError:
-        condition = "error"
-    parts = [f"{condition} (SQLSTATE {code})"]
-    if diag.table_name:
-        schema = f"{diag.schema_name}." if diag.schema_name else ""
-        parts.append(f"table {schema}{diag.table_name}")
-    copy = _COPY_CONTEXT.search(diag.context or "")
-    column = diag.column_name or (copy.group(2) if copy else None)
-    if column:
-        parts.append(f"column {column}")
-    if diag.constraint_name:
-        parts.append(f"constraint {diag.constraint_name}")
-    if diag.datatype_name:
-        parts.append(f"type {diag.datatype_name}")
-    if copy:
-        parts.append(f"copy row {copy.group(1)}")
-    return f"{', '.join(parts)}: {_VALUE_CLASSES[code[:2]]} (values are not shown)"
+    """One line for a database error, never a row's value (see core.pg_errors)."""
+    return pg_errors.db_error_line(exc, _VALUE_CLASSES)

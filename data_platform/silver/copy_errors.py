@@ -1,12 +1,18 @@
-"""Postgres COPY errors as messages that name the file, the row and what to do."""
+"""Postgres COPY errors as messages that name the file, the row, the column and what to do.
+
+Never a value from the file: Postgres quotes the bad value (`invalid input syntax for type
+integer: "…"`) or the whole row (`Failing row contains (…)`), which may be a name or an address,
+and the message goes to the CLI, logs and Dagster's event log. The condition, the column and its
+type say enough to find the value in the named row.
+"""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from data_platform.core.partitions import SnapshotKey
+from data_platform.core.pg_errors import error_facts, safe_message
 from data_platform.silver.presets import TablePreset
 from data_platform.silver.streams import CopyInput, Piece
 from data_platform.silver.tables import SNAPSHOT_CHECK
@@ -14,8 +20,14 @@ from data_platform.silver.tables import SNAPSHOT_CHECK
 if TYPE_CHECKING:
     import psycopg2
 
-_CONTEXT = re.compile(r", line (\d+)(?:, column (.+?))?(?::|$)", re.MULTILINE)
-_MAX_DETAIL = 300
+
+def value_does_not_fit(where: str, condition: str, pg_type: str | None, preset: TablePreset) -> str:
+    """`where` (file, row, column) holds a value its column's type refuses."""
+    of_type = f" of type {pg_type}" if pg_type else ""
+    return (
+        f"{where}: {condition}: the value does not fit the column{of_type} (values are not "
+        f"shown). Fix the value or change the column's type in preset {preset.name!r}."
+    )
 
 
 def describe_copy_error(
@@ -26,37 +38,37 @@ def describe_copy_error(
     snapshot: SnapshotKey,
 ) -> str:
     """`taken`: the pieces the failing stream sent (its line numbers count only those)."""
-    diag = exc.diag
-    primary = diag.message_primary or str(exc).strip()
-    match = _CONTEXT.search(diag.context or "")
+    facts = error_facts(exc)
     where = data.name
-    if match:
-        where += f": {data.position(taken, int(match.group(1)))}"
-        if match.group(2):
-            where += f", column {match.group(2)}"
-    code = exc.pgcode or ""
+    if facts.copy_line is not None:
+        where += f": {data.position(taken, facts.copy_line)}"
+    if facts.column:
+        where += f", column {facts.column}"
+    code = facts.sqlstate
+    condition = f"{facts.condition} (SQLSTATE {code})"
     if code == "22P04":
+        # bad_copy_file_format messages describe the row's shape (missing data for column "x",
+        # extra data after last expected column), never its values.
+        primary = exc.diag.message_primary or facts.condition
         return (
             f"{where}: {primary}. The row does not have the header's {len(data.columns)} fields "
             "(a stray comma, quote or line break?); fix the row and load again."
         )
-    if (code == "23514" and diag.constraint_name == SNAPSHOT_CHECK) or (
-        code == "23502" and diag.column_name in preset.snapshot_columns
+    if (code == "23514" and facts.constraint == SNAPSHOT_CHECK) or (
+        code == "23502" and facts.column in preset.snapshot_columns
     ):
-        detail = (diag.message_detail or "")[:_MAX_DETAIL]
         return (
             f"{where}: the row's {', '.join(preset.snapshot_columns)} contradict the file's path "
-            f"{snapshot.path()} ({detail}). Rows must belong to the snapshot of their folder: "
-            "fix the values, drop those columns from the file, or move the file."
+            f"{snapshot.path()} (values are not shown). Rows must belong to the snapshot of their "
+            "folder: fix the values, drop those columns from the file, or move the file."
         )
     if code in ("22021", "22P05"):
         return (
-            f"{where}: {primary} (read as {data.encoding or data.pg_encoding}); fix the bytes or "
-            "re-save the file as UTF-8."
+            f"{where}: {condition}: a character is not valid "
+            f"{data.encoding or data.pg_encoding}; fix the bytes or re-save the file as UTF-8."
         )
     if code.startswith("22"):
-        return (
-            f"{where}: {primary}. Fix the value or change the column's type in preset "
-            f"{preset.name!r}."
-        )
-    return f"{where}: COPY into {preset.schema}.{preset.table} failed: {primary}"
+        types = {c.name: c.pg_type for c in preset.columns}
+        pg_type = types.get(facts.column or "") or facts.datatype
+        return value_does_not_fit(where, condition, pg_type, preset)
+    return f"{where}: COPY into {preset.schema}.{preset.table} failed: {safe_message(exc)}"

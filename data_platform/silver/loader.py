@@ -25,6 +25,7 @@ import psycopg2.errors
 from psycopg2 import sql
 
 from data_platform.core.partitions import PartitionPathError, SnapshotKey
+from data_platform.core.pg_errors import safe_message
 from data_platform.core.postgres import qualified, transaction
 from data_platform.silver import tables
 from data_platform.silver.copy_errors import describe_copy_error
@@ -173,10 +174,9 @@ def load_snapshot(
                 lock_timeout_seconds,
             )
     except psycopg2.Error as exc:
-        message = exc.diag.message_primary or str(exc).strip()
         raise SilverLoadError(
-            f"{where}: {message}. The snapshot is unchanged; fix the cause (a permission, "
-            "a name in use) and load again."
+            f"{where}: {safe_message(exc)}. The snapshot is unchanged; fix the cause "
+            "(a permission, a name in use) and load again."
         ) from None
     log.info("loaded %s rows of %s into %s", result.rows, snapshot.path(), preset.table)
     return result

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from data_platform.silver.copy_errors import value_does_not_fit
 from data_platform.silver.errors import SilverLoadError
 from data_platform.silver.presets import DECIMAL_TYPES, TEXT_TYPES, TablePreset
 
@@ -110,11 +111,13 @@ def encode_batch(
 def _value_error(
     name: str, exc: Exception, rows_before: int, plan: list[BinaryColumn], preset: TablePreset
 ) -> SilverLoadError:
-    """The encoder's (row, column, value) as the text path's message for the same value."""
-    row, column, value = exc.args
-    problem = "is out of range for" if isinstance(exc, OverflowError) else "is not valid input for"
-    return SilverLoadError(
-        f'{name}: row {rows_before + row + 1:,}, column {plan[column].name}: value "{value}" '
-        f"{problem} type {plan[column].pg_type}. Fix the value or change the column's type in "
-        f"preset {preset.name!r}."
+    """The encoder's (row, column, value) as the text path's message for the same value, which
+    names Postgres' condition and never the value."""
+    row, column, _value = exc.args
+    condition = (
+        "numeric_value_out_of_range (SQLSTATE 22003)"
+        if isinstance(exc, OverflowError)
+        else "invalid_text_representation (SQLSTATE 22P02)"
     )
+    where = f"{name}: row {rows_before + row + 1:,}, column {plan[column].name}"
+    return SilverLoadError(value_does_not_fit(where, condition, plan[column].pg_type, preset))

@@ -10,6 +10,7 @@ import psycopg2.errors
 from psycopg2 import sql
 
 from data_platform.core.partitions import SnapshotKey
+from data_platform.core.pg_errors import safe_message
 from data_platform.core.postgres import qualified
 from data_platform.silver.errors import SilverLoadError
 from data_platform.silver.presets import TablePreset
@@ -67,7 +68,7 @@ def swap_partition(
     except psycopg2.Error as exc:
         raise SilverLoadError(
             f"cannot attach the new partition for {snapshot.path()} to {preset.table}: "
-            f"{exc.diag.message_primary}. Another partition may cover this snapshot; "
+            f"{safe_message(exc)}. Another partition may cover this snapshot; "
             "check the table's partitions (\\d+ in psql)."
         ) from None
     # The CHECK has done its jobs (refusing rows, sparing ATTACH a scan); the partition bound now

@@ -136,3 +136,18 @@ def test_transaction_rolls_back_on_error(pg_url: str) -> None:
         assert qualified("a", "b").as_string(conn) == '"a"."b"'
     finally:
         conn.close()
+
+
+def test_a_lost_connection_is_reported_not_hidden_by_the_rollback(pg_url: str) -> None:
+    """The server ends the session mid-transaction: the error that says so comes out, not the
+    `connection already closed` of a rollback attempted on the dead connection."""
+    import psycopg2
+
+    conn = connect(pg_url)
+    with connection(pg_url) as admin, admin.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(%s)", (conn.get_backend_pid(),))
+        assert cur.fetchone() == (True,)
+    with pytest.raises(psycopg2.OperationalError) as caught, transaction(conn):
+        conn.cursor().execute("SELECT 1")
+    assert conn.closed
+    assert "terminat" in str(caught.value) or "closed the connection" in str(caught.value)

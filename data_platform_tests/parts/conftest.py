@@ -13,6 +13,14 @@ import pytest
 from data_platform.parts.config import SupplierConfig
 from data_platform.parts.supplier_server import Catalog, SupplierServer
 
+# parts_prices as parts creates it, with the part name's type and a CHECK on max_price to fill in
+PRICES_TABLE = """CREATE TABLE parts_prices (
+    part_official_name {name_type} NOT NULL, car_type text NOT NULL,
+    min_price bigint NOT NULL, max_price bigint NOT NULL {check}, avg_price bigint NOT NULL,
+    offer_count integer NOT NULL, extracted_at date NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (part_official_name, car_type, extracted_at))"""
+
 
 class Webhook:
     """Records the JSON bodies POSTed to it; answers {"ok":true} like Slack's Web API (the webhook

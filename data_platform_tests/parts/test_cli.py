@@ -9,7 +9,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from data_platform.parts.supplier_server import Reply, synthetic_catalog
+import pytest
+
+from data_platform.parts.supplier_server import PART_NAMES, Reply, synthetic_catalog
+from data_platform_tests.parts.conftest import PRICES_TABLE
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -130,3 +133,54 @@ def test_a_redirect_loop_is_reported_as_failed_and_the_day_is_loaded(
     assert (result["failed"], result["still_failing"], result["rows_upserted"]) == (1, 1, 3)
     [failing] = result["suppliers"][0]["still_failing"]
     assert failing["error"].startswith("TooManyRedirects")
+
+
+@pytest.mark.parametrize(
+    ("name_type", "check", "name", "expected"),
+    [
+        (  # COPY meets a part name where a number belongs and Postgres quotes it
+            "integer",
+            "",
+            "1",
+            "cannot upsert prices into parts_prices: invalid_text_representation (SQLSTATE "
+            "22P02), column part_official_name, copy row 1: a price row does not fit the table's "
+            "column types",
+        ),
+        (  # the INSERT breaks a CHECK and Postgres' DETAIL gives the whole row
+            "text",
+            "CONSTRAINT under_5000 CHECK (max_price < 5000)",
+            "'오래된 부품'",
+            "cannot upsert prices into parts_prices: check_violation (SQLSTATE 23514), table "
+            "public.parts_prices, constraint under_5000: a price row breaks a constraint",
+        ),
+    ],
+    ids=["type", "check"],
+)
+def test_a_table_refusing_the_prices_is_one_line_without_values(
+    supplier, pg_url, tmp_path, name_type, check, name, expected
+) -> None:
+    import psycopg2
+
+    with psycopg2.connect(pg_url) as conn, conn.cursor() as cur:
+        cur.execute(PRICES_TABLE.format(name_type=name_type, check=check))
+        cur.execute(f"INSERT INTO parts_prices VALUES ({name}, '그랜저', 1, 2, 1, 1, '2026-11-19')")
+    conn.close()
+    server = supplier(synthetic_catalog(["아반떼"], pages=1, items_per_page=4))
+    config = write_config(tmp_path / "shop.toml", server.base_url)
+
+    done = subprocess.run(
+        [sys.executable, "-m", "data_platform.cli", "-v", "parts", "run", "--date", "2026-11-20",
+         "--supplier-config", str(config), "--db-url", pg_url, "--store", str(tmp_path / "s")],
+        capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
+
+    output = done.stdout + done.stderr
+    assert done.returncode == 1 and "Traceback" not in output, output
+    for part in PART_NAMES:
+        assert part not in output, output
+    assert f"Error: {expected}" in done.stderr
+    assert "(values are not shown)" in done.stderr
+    with psycopg2.connect(pg_url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT car_type FROM parts_prices")
+        assert cur.fetchall() == [("그랜저",)]  # the table left as it was
+    conn.close()

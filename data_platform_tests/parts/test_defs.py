@@ -10,7 +10,7 @@ import dagster as dg
 import psycopg2
 
 from data_platform.parts import defs as parts_defs
-from data_platform.parts.supplier_server import synthetic_catalog
+from data_platform.parts.supplier_server import PART_NAMES, synthetic_catalog
 from data_platform.resources import (
     AwsSessionResource,
     ObjectStoreResource,
@@ -18,6 +18,7 @@ from data_platform.resources import (
     shared_resources,
 )
 from data_platform_tests.automation import AutomationTicks
+from data_platform_tests.parts.conftest import PRICES_TABLE
 
 SEOUL = ZoneInfo("Asia/Seoul")
 FAST_DEMO = """code = "demo"
@@ -31,7 +32,10 @@ round_delay_seconds = 0
 """
 
 
-def test_a_day_materializes_every_stage(supplier, webhook, pg_url, tmp_path: Path) -> None:
+def materialize_day(
+    supplier, webhook, pg_url: str, tmp_path: Path, **kwargs
+) -> dg.ExecuteInProcessResult:
+    """Every stage of 2026-11-20 for the demo supplier, served by a local supplier."""
     server = supplier(synthetic_catalog(["아반떼", "쏘나타"], pages=2, items_per_page=10))
     suppliers_dir = tmp_path / "suppliers"
     suppliers_dir.mkdir()
@@ -47,12 +51,11 @@ def test_a_day_materializes_every_stage(supplier, webhook, pg_url, tmp_path: Pat
         "raw_store": ObjectStoreResource(url=str(tmp_path / "raw"), aws=AwsSessionResource()),
     }
     assets = [definitions.get_assets_def(parts_defs.asset_key(s)) for s in parts_defs.STAGES]
+    return dg.materialize(assets, partition_key="2026-11-20|demo", resources=resources, **kwargs)
 
-    result = dg.materialize(
-        assets,
-        partition_key="2026-11-20|demo",
-        resources=resources,
-    )
+
+def test_a_day_materializes_every_stage(supplier, webhook, pg_url, tmp_path: Path) -> None:
+    result = materialize_day(supplier, webhook, pg_url, tmp_path)
 
     assert result.success
     by_asset = {
@@ -71,6 +74,33 @@ def test_a_day_materializes_every_stage(supplier, webhook, pg_url, tmp_path: Pat
     assert parquet == f"{tmp_path / 'raw'}/mart/parts/demo/date=2026-11-20/prices.parquet"
     assert Path(parquet).is_file()
     assert len(webhook.texts) == 2 and f"{upserted} rows upserted" in webhook.texts[1]
+
+
+def test_a_table_refusing_the_prices_fails_the_step_without_values(
+    supplier, webhook, pg_url, tmp_path: Path
+) -> None:
+    with psycopg2.connect(pg_url) as conn, conn.cursor() as cur:
+        cur.execute(
+            PRICES_TABLE.format(name_type="text", check="CONSTRAINT low CHECK (max_price < 0)")
+        )
+    conn.close()
+    instance = dg.DagsterInstance.ephemeral()
+
+    result = materialize_day(
+        supplier, webhook, pg_url, tmp_path, instance=instance, raise_on_error=False
+    )
+
+    assert not result.success
+    [failure] = result.get_step_failure_events()
+    assert failure.step_failure_data.error.message.startswith(
+        "dagster._core.definitions.events.Failure: cannot upsert prices into parts_prices: "
+        "check_violation (SQLSTATE 23514), table public.parts_prices, constraint low: "
+    )
+    events = [dg.serialize_value(e) for e in instance.all_logs(result.run_id)]
+    assert any("constraint low" in e for e in events)
+    for part in PART_NAMES:
+        escaped = part.encode("unicode_escape").decode()
+        assert not [e for e in events if part in e or escaped in e], part
 
 
 def _with_shared_resources(suppliers: list[str]) -> dg.Definitions:

@@ -15,6 +15,7 @@ from data_platform.parts.notify import Fanout, SlackBot, SlackWebhook
 from data_platform.parts.page_requests import mart_key
 from data_platform.parts.pipeline import DayRun
 from data_platform.parts.supplier_server import Reply, synthetic_catalog
+from data_platform.parts.transform import PRICE_COLUMNS
 from data_platform_tests.parts.conftest import fast_config
 
 DAY = date(2026, 11, 20)
@@ -242,3 +243,20 @@ def test_failing_urls_of_a_car_type_no_longer_configured_are_left_out(
 
     assert (report.still_failing, report.unconfigured_failing) == ([], 1)
     assert server.hits[("쏘나타", 1)] == hits  # not retried by the rounds either
+
+
+def test_a_connection_lost_during_the_upsert_is_one_postgres_error_naming_why(pg_url) -> None:
+    import polars as pl
+
+    from data_platform.core.postgres import PostgresError, connect, connection
+    from data_platform.parts.load import upsert_prices
+
+    frame = pl.DataFrame([EXPECTED[0] + (DAY,)], orient="row", schema=list(PRICE_COLUMNS))
+    with pytest.raises(PostgresError) as caught, connection(pg_url) as conn:
+        with connect(pg_url) as admin, admin.cursor() as cur:
+            cur.execute("SELECT pg_terminate_backend(%s)", (conn.get_backend_pid(),))
+        admin.close()
+        upsert_prices(conn, frame)
+    message = str(caught.value)
+    assert message.startswith("cannot upsert prices into parts_prices: ")
+    assert "closed the connection" in message or "terminat" in message, message

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -250,3 +252,46 @@ def test_a_table_name_leaving_the_presets_dir_is_refused(raw: Path, tmp_path: Pa
     assert run(*args, "--db-url", "postgresql://u@127.0.0.1:1/x").exit_code == 1
     assert not (tmp_path / "escaped.toml").exists()
     assert not presets.exists() or not any(presets.iterdir())
+
+
+NAME = "홍길동"  # a person's name where a number belongs
+ADDRESS = "서울특별시 강남구 비밀로 7-1"
+
+
+def test_bad_values_are_located_but_never_shown_even_with_verbose(conn, pg_url, tmp_path) -> None:
+    """A name in an integer column, and a row whose snapshot columns contradict its folder
+    (Postgres quotes the whole row for that): the file, row, column and its type are named,
+    the values nowhere, through the real CLI with -v."""
+    raw = tmp_path / "raw"
+    rows = sample_rows(5)
+    rows[2][5] = NAME  # floor is integer
+    write_csv(snapshot_dir(raw) / "name.csv", rows)
+    header = ["source_year", "source_month", "region", "sigungu", *HEADER]
+    contradicting = [[str(SECOND.year), "06", SECOND.region, SECOND.sigungu, *r] for r in rows]
+    contradicting[1] = ["2024", "06", SECOND.region, "수영구", *sample_rows(1)[0]]
+    contradicting[1][7] = ADDRESS
+    contradicting[2][9] = "3"  # the name only in the first file
+    write_csv(snapshot_dir(raw, SECOND) / "moved.csv", contradicting, header=header)
+    command = ["-v", "silver", "load", "--local-dir", str(raw), "--db-url", pg_url]
+    done = subprocess.run(
+        [sys.executable, "-m", "data_platform.cli", *command],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 1 and "Traceback" not in output, output
+    for value in (NAME, ADDRESS, "비밀로", "수영구"):
+        assert value not in output, output
+    assert (
+        "name.csv: data row 3 (line 4), column floor: invalid_text_representation "
+        "(SQLSTATE 22P02): the value does not fit the column of type integer" in output
+    )
+    assert (
+        "moved.csv: data row 2 (line 3): the row's source_year, source_month, region, sigungu "
+        "contradict the file's path year=2024/month=06/region=부산광역시/sigungu=해운대구" in output
+    )
+    assert "2 of 2 snapshot(s) failed" in output
+    assert relations(conn) == ["silver_stage_1_main"]  # no partition, no staging table left

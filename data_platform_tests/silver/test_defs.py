@@ -171,7 +171,9 @@ def test_sensor_work_per_tick_is_bounded_and_continues(preset, resources, store)
     }
 
 
-def materialize(preset, resources, instance, *snapshots: SnapshotKey) -> dg.ExecuteInProcessResult:
+def materialize(
+    preset, resources, instance, *snapshots: SnapshotKey, raise_on_error: bool = True
+) -> dg.ExecuteInProcessResult:
     instance.add_dynamic_partitions(
         silver.area_partitions(preset.dataset).name, sorted({s.area_key for s in snapshots})
     )
@@ -182,6 +184,7 @@ def materialize(preset, resources, instance, *snapshots: SnapshotKey) -> dg.Exec
         partition_key=silver.partition_key(snapshot),
         resources=resources,
         instance=instance,
+        raise_on_error=raise_on_error,
     )
 
 
@@ -260,6 +263,26 @@ def test_current_check_fails_when_a_file_arrives_during_the_load(
     changed = checks[silver.CHECK_CURRENT].metadata["changed_during_load"].value
     [difference] = changed.values()
     assert difference == {"added": [f"{preset.dataset}/{MAY.path()}/late.csv"]}
+
+
+def test_a_bad_value_fails_the_run_naming_row_and_column_never_the_value(
+    preset, resources, store
+) -> None:
+    name = "홍길동"  # a person's name where a number belongs
+    rows = sample_rows(10)
+    rows[6][5] = name  # floor is integer
+    upload(store, preset, MAY, "a.csv", rows)
+    instance = dg.DagsterInstance.ephemeral()
+    result = materialize(preset, resources, instance, MAY, raise_on_error=False)
+    assert not result.success
+    failure = result.get_step_failure_events()[0].step_failure_data.error
+    assert "a.csv: data row 7 (line 8), column floor: invalid_text_representation" in (
+        failure.message
+    )
+    assert "of type integer" in failure.message
+    events = [dg.serialize_value(e) for e in instance.all_logs(result.run_id)]
+    assert any("column floor" in e for e in events)
+    assert not [e for e in events if name in e or name.encode("unicode_escape").decode() in e]
 
 
 def test_missing_files_fail_the_run_and_leave_the_table(preset, resources) -> None:

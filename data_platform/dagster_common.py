@@ -21,6 +21,12 @@ PLATFORM_PG_VARIABLE = "DATA_PLATFORM_PG_URL"  # the shared `postgres` resource'
 POSTGRES_POOL = "postgres_platform"
 
 
+def scoped_key(domain: str, scope: str, label: str) -> dg.AssetKey:
+    """`domain/scope/scope_label`: Dagit labels a node by the key's last part, so the scope (a
+    provider, a task) goes into it too and two providers' `hot` tiers can be told apart."""
+    return dg.AssetKey([domain, scope, f"{scope}_{label}"])
+
+
 def tags(domain: str, layer: str) -> dict[str, str]:
     """Tags Dagit filters by: which domain's code, which layer of the data (raw, silver, ...)."""
     return {"domain": domain, "layer": layer}

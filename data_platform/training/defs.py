@@ -21,6 +21,7 @@ from data_platform.dagster_common import (
     failure_on,
     on_cron_latest,
     row_count,
+    scoped_key,
     table_schema,
     tags,
     uri,
@@ -61,15 +62,15 @@ class TrainingStoreResource(dg.ConfigurableResource):
 
 
 def producer_key(task: str) -> dg.AssetKey:
-    return dg.AssetKey(["training", task, f"{task}_producer"])
+    return scoped_key("training", task, "producer")
 
 
 def samples_key(task: str) -> dg.AssetKey:
-    return dg.AssetKey(["training", task, f"{task}_samples"])
+    return scoped_key("training", task, "samples")
 
 
 def dataset_key(task: str) -> dg.AssetKey:
-    return dg.AssetKey(["training", task, f"{task}_dataset"])
+    return scoped_key("training", task, "dataset")
 
 
 def defs(tasks: Sequence[str]) -> dg.Definitions:

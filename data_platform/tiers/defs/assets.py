@@ -18,6 +18,7 @@ from data_platform.dagster_common import (
     external_asset,
     failure_on,
     row_count,
+    scoped_key,
     tags,
     uri,
 )
@@ -44,15 +45,15 @@ class TiersStoreResource(ObjectStoreResource):
 
 
 def raw_snapshots_key(provider: str) -> dg.AssetKey:
-    return dg.AssetKey(["tiers", provider, f"{provider}_raw_snapshots"])
+    return scoped_key("tiers", provider, "raw_snapshots")
 
 
 def hot_key(provider: str) -> dg.AssetKey:
-    return dg.AssetKey(["tiers", provider, f"{provider}_hot"])
+    return scoped_key("tiers", provider, "hot")
 
 
 def warm_key(provider: str) -> dg.AssetKey:
-    return dg.AssetKey(["tiers", provider, f"{provider}_warm"])
+    return scoped_key("tiers", provider, "warm")
 
 
 def column_schema(provider: str) -> dict[str, Any]:

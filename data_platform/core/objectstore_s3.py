@@ -102,6 +102,23 @@ class S3ObjectStore:
         return True
 
     def list(self, prefix: str = "", start_after: str | None = None) -> Iterator[ObjectInfo]:
+        if start_after is None or start_after.endswith("/"):
+            yield from self._list(prefix, start_after)
+            return
+        # SeaweedFS takes a StartAfter that names a folder as "after that whole folder" and
+        # skips the keys under it (S3 lists them: "m/x" > "m"). They are listed first on their
+        # own, and left out of the main listing should a server send them again there.
+        folder = start_after + "/"
+        if prefix.startswith(folder):  # every key under the prefix comes after start_after
+            yield from self._list(prefix, None)
+            return
+        if folder.startswith(prefix):
+            yield from self._list(folder, None)
+        for info in self._list(prefix, start_after):
+            if not info.key.startswith(folder):
+                yield info
+
+    def _list(self, prefix: str, start_after: str | None) -> Iterator[ObjectInfo]:
         params: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.prefix + prefix}
         if start_after is not None:
             params["StartAfter"] = self.prefix + start_after

@@ -1,4 +1,5 @@
-"""AWS sessions against the moto server (which serves STS on the S3 URL)."""
+"""AWS sessions against the moto server: SeaweedFS has no STS, so these tests store their probe
+object in moto too (moto serves STS on the S3 URL)."""
 
 from __future__ import annotations
 
@@ -26,8 +27,13 @@ MOTO_TOKEN_START = "AQoEXAMPLEH4aoAH0gNCAPyJxz4BlCFF"
 
 
 @pytest.fixture
-def settings(aws_env: dict[str, str], s3_endpoint: str) -> AwsSettings:
-    return AwsSettings(region="us-east-1", endpoint_url=s3_endpoint, mfa_serial=SERIAL)
+def settings(aws_env: dict[str, str], moto_endpoint: str) -> AwsSettings:
+    return AwsSettings(region="us-east-1", endpoint_url=moto_endpoint, mfa_serial=SERIAL)
+
+
+@pytest.fixture
+def bucket(moto_bucket: str) -> str:
+    return moto_bucket  # where the STS credentials are accepted
 
 
 def move_clock(monkeypatch: pytest.MonkeyPatch, ahead: timedelta) -> None:
@@ -185,8 +191,8 @@ def test_running_session_picks_up_a_renewed_login_then_fails_clearly_once_expire
         put_and_read(session, settings, bucket)
 
 
-def test_assume_role_without_mfa(aws_env: dict[str, str], s3_endpoint: str, bucket: str) -> None:
-    settings = AwsSettings(region="us-east-1", endpoint_url=s3_endpoint, role_arn=ROLE)
+def test_assume_role_without_mfa(aws_env: dict[str, str], moto_endpoint: str, bucket: str) -> None:
+    settings = AwsSettings(region="us-east-1", endpoint_url=moto_endpoint, role_arn=ROLE)
     session = open_session(settings)
     identity = make_client(session, "sts", settings).get_caller_identity()
     assert identity["Arn"] == "arn:aws:sts::123456789012:assumed-role/production/data-platform"
@@ -209,8 +215,10 @@ def test_role_is_reassumed_with_the_mfa_session_before_it_expires(
     assert renewed_key != first_key
 
 
-def test_login_command_prints_expiry_and_no_secret(settings: AwsSettings, s3_endpoint: str) -> None:
-    args = ["login", "--endpoint-url", s3_endpoint, "--mfa-serial", SERIAL]
+def test_login_command_prints_expiry_and_no_secret(
+    settings: AwsSettings, moto_endpoint: str
+) -> None:
+    args = ["login", "--endpoint-url", moto_endpoint, "--mfa-serial", SERIAL]
     result = CliRunner().invoke(aws_group, [*args, "--mfa-token-code", CODE])
     assert result.exit_code == 0, result.output
     assert "expires at" in result.output

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from data_platform.core.s3http import crc32_header
 from data_platform.s3sync.cli import s3
+from data_platform_tests.conftest import make_s3_client
 from data_platform_tests.s3sync.conftest import SAMPLE_TREE, bucket_contents, write_tree
 
 
@@ -108,9 +109,16 @@ def test_real_process(
 
 
 def test_upload_stores_a_crc32_and_download_checks_it(
-    run, tmp_path: Path, s3_client, bucket: str
+    aws_env: dict[str, str], tmp_path: Path, moto_endpoint: str, moto_bucket: str, monkeypatch
 ) -> None:
-    """The lean client's side of the CRC32 check (the boto3 side: test_download_checks)."""
+    """The lean client's side of the CRC32 check (the boto3 side: test_download_checks). On moto,
+    which keeps a wrong stored checksum (SeaweedFS refuses it)."""
+    monkeypatch.setenv("DATA_PLATFORM_CACHE_DIR", str(tmp_path / "cache"))
+    s3_client, bucket = make_s3_client(moto_endpoint), moto_bucket
+
+    def run(*args: str):
+        return CliRunner().invoke(s3, [*args, "--endpoint-url", moto_endpoint])
+
     data = os.urandom(50_000)
     write_tree(tmp_path / "src", {"a.bin": data})
     up = run("upload", "--local-dir", str(tmp_path / "src"), "--bucket", bucket, "--prefix", "d")

@@ -61,10 +61,12 @@ def test_corrupted_bodies_are_never_renamed_into_place(
 
 
 def test_a_body_that_contradicts_its_stored_crc32_is_refused(
-    tmp_path: Path, s3_endpoint: str, bucket: str
+    tmp_path: Path, moto_endpoint: str, moto_bucket: str
 ) -> None:
     """Whole-object downloads are checked against the CRC32 stored with the object (our uploads
-    store one) instead of hashing MD5: a wrong one must fail the file, not pass it."""
+    store one) instead of hashing MD5: a wrong one must fail the file, not pass it. (SeaweedFS
+    refuses to store a wrong checksum; moto keeps it.)"""
+    s3_endpoint, bucket = moto_endpoint, moto_bucket
     client = s3_client_for(s3_endpoint)
     data = os.urandom(100_000)
     wrong = base64.b64encode((zlib.crc32(data) ^ 1).to_bytes(4, "big")).decode()

@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 
 # Downloads write here first and rename; an interrupted run may leave one behind.
 TEMP_SUFFIX = ".s3sync-tmp"
+# The bookkeeping folder of a local-folder object store (core.objectstore_local.RESERVED).
+LOCAL_STORE_BOOKKEEPING = ".objectstore"
 
 
 class SyncError(Exception):
@@ -97,6 +99,8 @@ def scan_local_dir(root: Path) -> tuple[list[LocalFile], list[Failure]]:
             relative = relative_dir + entry.name
             if entry.name.endswith(TEMP_SUFFIX):
                 continue
+            if not relative_dir and entry.name == LOCAL_STORE_BOOKKEEPING:
+                continue  # a local object store's sidecars and locks, not its objects
             if not is_utf8(entry.name):
                 problems.append(Failure(printable(relative), NOT_UTF8))
                 continue

@@ -15,7 +15,16 @@ import pytest
 from click.testing import CliRunner
 
 from data_platform.core import aws
-from data_platform.core.aws import AwsAuthError, AwsSettings, login, make_client, open_session
+from data_platform.core.aws import (
+    AwsAuthError,
+    AwsSettings,
+    S3Connection,
+    botocore_provider,
+    login,
+    make_client,
+    open_session,
+    s3_connection,
+)
 from data_platform.core.aws_cli import aws as aws_group
 
 SERIAL = "arn:aws:iam::123456789012:mfa/analyst"
@@ -189,6 +198,37 @@ def test_running_session_picks_up_a_renewed_login_then_fails_clearly_once_expire
     move_clock(monkeypatch, timedelta(hours=2))
     with pytest.raises(AwsAuthError, match="data-platform aws login"):
         put_and_read(session, settings, bucket)
+
+
+def test_object_store_signs_with_the_renewed_session(
+    settings: AwsSettings, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """obstore gets botocore's refreshing credentials through its provider hook: asking it late
+    in a run renews the session (obstore asking again is test_objectstore's)."""
+    from data_platform.core.objectstore_s3 import S3ObjectStore
+
+    login(AwsSettings(**{**vars(settings), "mfa_token_code": CODE}))
+    session = open_session(settings)
+    credentials = session.get_credentials()
+    connection = S3Connection("us-east-1", botocore_provider(credentials), settings.endpoint_url)
+    store = S3ObjectStore(connection, bucket)
+    store.put("probe.txt", b"before")
+    assert connection.credentials()["expires_at"] is not None  # obstore must ask again
+
+    move_clock(monkeypatch, timedelta(minutes=55))
+    login(AwsSettings(**{**vars(settings), "mfa_token_code": CODE, "mfa_duration_seconds": 7200}))
+    assert credentials.refresh_needed()
+    connection.credentials()
+    assert not credentials.refresh_needed()  # the provider renewed the session
+    store.put("probe.txt", b"after")
+    assert store.get("probe.txt") == b"after"
+
+
+def test_s3_connection_from_environment_keys_needs_no_boto3(aws_env: dict[str, str]) -> None:
+    connection = s3_connection(AwsSettings(endpoint_url="http://127.0.0.1:9"))
+    assert (connection.region, connection.endpoint_url) == ("us-east-1", "http://127.0.0.1:9")
+    assert connection.credentials()["access_key_id"] == aws_env["AWS_ACCESS_KEY_ID"]
+    assert aws_env["AWS_SECRET_ACCESS_KEY"] not in repr(connection)
 
 
 def test_assume_role_without_mfa(aws_env: dict[str, str], moto_endpoint: str, bucket: str) -> None:

@@ -358,3 +358,48 @@ def test_object_store_from_url(s3_client, tmp_path: Path) -> None:
         object_store_from_url("s3://my-bucket/raw")
     with pytest.raises(ValueError, match="unsupported"):
         object_store_from_url("ftp://host/path")
+
+
+def test_s3_metadata_values_are_sent_unaltered_or_encoded(s3_client, bucket: str) -> None:
+    """Whitespace inside a value is kept; values HTTP headers cannot carry (non-Latin-1, tabs,
+    edge spaces) travel RFC 2047-encoded instead of raising UnicodeEncodeError."""
+    store = S3ObjectStore(s3_client, bucket)
+    metadata = {
+        "note": "two  spaces   three",
+        "tabbed": "a\tb",
+        "padded": " edge ",
+        "ko": "강남구 ✓ 😀",
+        "md5": "0" * 32,
+        "sample-count": "12",
+    }
+    store.put("m.txt", b"x", metadata)
+    assert dict(store.head("m.txt").metadata) == metadata
+    with store.open("m.txt") as stream:
+        assert dict(stream.info.metadata) == metadata
+    raw = s3_client.head_object(Bucket=bucket, Key="m.txt")["Metadata"]
+    assert raw["note"] == "two  spaces   three"  # sent as is, not folded or trimmed
+
+
+def test_s3_store_signs_with_credentials_it_asks_for_again(s3_endpoint: str, bucket: str) -> None:
+    """Credentials close to expiry are asked for again before a request: a refresh reaches the
+    requests (here the second answer is a revoked key, which the server must see)."""
+    from datetime import UTC, datetime, timedelta
+
+    from data_platform.core.aws import S3Connection
+
+    answers: list[str] = []
+
+    def provide() -> dict:
+        answers.append("testing" if not answers else "revoked")
+        return {
+            "access_key_id": "testing",
+            "secret_access_key": answers[-1],
+            "token": None,
+            "expires_at": datetime.now(UTC) + timedelta(seconds=30),
+        }
+
+    store = S3ObjectStore(S3Connection("us-east-1", provide, s3_endpoint), bucket)
+    store.put("a.txt", b"1")
+    with pytest.raises(ObjectStoreError, match=r"SignatureDoesNotMatch|AccessDenied|403"):
+        store.put("b.txt", b"2")
+    assert answers == ["testing", "revoked"]

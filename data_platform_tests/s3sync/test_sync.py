@@ -36,6 +36,26 @@ def test_upload_keeps_relative_paths_under_prefix(
     }
 
 
+def test_upload_of_a_local_store_folder_leaves_out_its_bookkeeping(
+    tmp_path: Path, s3_client, bucket: str, options: SyncOptions
+) -> None:
+    from data_platform.core.objectstore_local import LocalObjectStore
+
+    store = LocalObjectStore(tmp_path / "training")
+    store.put("qa/2026/01/02/a.jsonl", b"{}\n", {"sample-count": "1"})
+    assert (tmp_path / "training" / ".objectstore").is_dir()
+    (tmp_path / "training" / "qa" / ".objectstore").mkdir()  # only the root's is bookkeeping
+    (tmp_path / "training" / "qa" / ".objectstore" / "x").write_bytes(b"x")
+
+    report = upload_directory(s3_client, tmp_path / "training", bucket, "t", options)
+
+    assert report.ok
+    assert sorted(bucket_contents(s3_client, bucket)) == [
+        "t/qa/.objectstore/x",
+        "t/qa/2026/01/02/a.jsonl",
+    ]
+
+
 @pytest.mark.parametrize("prefix", ["data/", "/data", ""])
 def test_prefix_with_or_without_slash(
     tmp_path: Path, s3_client, bucket: str, options: SyncOptions, prefix: str

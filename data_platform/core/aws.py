@@ -356,11 +356,14 @@ class S3Connection:
             endpoint_url=None if aws_endpoint else endpoint,
         )
 
-    def obstore(self, bucket: str) -> Any:
-        """An obstore S3Store on `bucket` (path-style on a custom endpoint)."""
+    def obstore(self, bucket: str, checksum: str | None = None) -> Any:
+        """An obstore S3Store on `bucket` (path-style on a custom endpoint); `checksum`
+        ("sha256") sends each PUT body's checksum for the server to check."""
         from obstore.store import S3Store
 
         options: dict[str, Any] = {}
+        if checksum is not None:
+            options["checksum_algorithm"] = checksum
         if self.endpoint_url is not None:
             options["endpoint"] = self.endpoint_url
             options["virtual_hosted_style_request"] = False

@@ -125,12 +125,22 @@ def test_sigterm_during_multipart_upload_aborts_it(
 def test_the_next_upload_aborts_stale_unfinished_uploads_of_its_own_keys(
     s3_client, bucket: str, tmp_path: Path
 ) -> None:
-    for key in ("u/a.txt", "u/not-ours.txt", "elsewhere/a.txt"):
+    for key in ("u/a.bin", "u/not-ours.txt", "elsewhere/a.bin", "u/small.txt"):
         s3_client.create_multipart_upload(Bucket=bucket, Key=key)
-    write_tree(tmp_path / "src", {"a.txt": b"a"})
-    options = SyncOptions(stale_upload_age=timedelta(0), cache_dir=None, progress_enabled=False)
+    write_tree(tmp_path / "src", {"a.bin": os.urandom(5 * MIB), "small.txt": b"s"})
+    options = SyncOptions(
+        policy=SMALL_MULTIPART,
+        stale_upload_age=timedelta(0),
+        cache_dir=None,
+        progress_enabled=False,
+    )
     assert upload_directory(s3_client, tmp_path / "src", bucket, "u", options).ok
-    assert sorted(_uploads(s3_client, bucket)) == ["elsewhere/a.txt", "u/not-ours.txt"]
+    # Only a multipart-sized file can leave an upload behind: only its key is looked after.
+    assert sorted(_uploads(s3_client, bucket)) == [
+        "elsewhere/a.bin",
+        "u/not-ours.txt",
+        "u/small.txt",
+    ]
     # Moto dates every upload 2010, so keeping uploads younger than an hour cannot be shown here.
 
 

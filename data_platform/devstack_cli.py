@@ -42,7 +42,7 @@ def _stack(workdir: Path) -> Iterator[tuple[str, str, dict[str, str]]]:
     from data_platform.core.postgres import mask_url
     from data_platform.devstack import running_stack, stack_environment
 
-    click.echo("starting Postgres (initdb/pg_ctl) and the S3 API server (moto) ...", err=True)
+    click.echo("starting Postgres (initdb/pg_ctl) and the S3 API server (SeaweedFS) ...", err=True)
     with running_stack() as (postgres, s3):
         env = stack_environment(postgres.url, s3.endpoint_url, workdir, REPO_ROOT / "dagster.yaml")
         click.echo(f"postgres: {mask_url(postgres.url)}", err=True)

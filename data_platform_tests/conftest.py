@@ -2,7 +2,9 @@
 
 Postgres: DATA_PLATFORM_TEST_PG_URL (an admin URL of a running server) if set, otherwise a
 throwaway cluster from the system's initdb/pg_ctl. S3: DATA_PLATFORM_TEST_S3_ENDPOINT if set,
-otherwise a moto server over HTTP. Every test that asks gets its own database and bucket.
+otherwise SeaweedFS (devstack) over HTTP, checking credentials; `moto_endpoint` only for the AWS
+APIs SeaweedFS lacks (STS, public-access blocks, lifecycle rules). Every test that asks gets its
+own database and bucket.
 """
 
 from __future__ import annotations
@@ -78,7 +80,21 @@ def s3_endpoint() -> Iterator[str]:
     if given:
         yield given
         return
-    server = devstack.start_s3_server()
+    try:
+        server = devstack.start_s3_server()
+    except devstack.DevStackError as exc:
+        pytest.exit(str(exc), returncode=2)
+    try:
+        yield server.endpoint_url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """moto's server, only for the AWS APIs a real object store lacks: STS (MFA, AssumeRole),
+    public-access blocks and lifecycle rules."""
+    server = devstack.start_moto_server()
     try:
         yield server.endpoint_url
     finally:
@@ -109,6 +125,15 @@ def s3_client(s3_endpoint: str):
 def bucket(s3_client) -> str:
     name = f"test-{uuid.uuid4().hex[:16]}"
     s3_client.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def moto_bucket(moto_endpoint: str) -> str:
+    """A bucket in moto: for STS credentials, and for objects a real server refuses to store
+    (keys with `..`, a wrong stored checksum) that a download must still survive."""
+    name = f"test-{uuid.uuid4().hex[:16]}"
+    make_s3_client(moto_endpoint).create_bucket(Bucket=name)
     return name
 
 

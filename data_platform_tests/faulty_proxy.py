@@ -1,10 +1,10 @@
 """A real HTTP proxy in front of the test S3 server that misbehaves on purpose.
 
-It forwards every request unchanged (the test server does not check the signature's host) and can
-cut a GET body after half of it, flip a byte of GET bodies, hold GET bodies (after half) and
-UploadPart requests until the test lets them go, drop a chosen request, or forward it and drop
-its reply (the server acted, the client never hears), so the client meets real broken
-connections, not mocks.
+It forwards every request unchanged (Host header included, so signatures still hold), counts the
+S3 operations it sees, and can cut a GET body after half of it, flip a byte of GET bodies, hold
+GET bodies (after half) and UploadPart requests until the test lets them go, run a hook as the
+first part arrives, drop a chosen request, or forward it and drop its reply (the server acted,
+the client never hears), so the client meets real broken connections, not mocks.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from __future__ import annotations
 import http.client
 import socket
 import threading
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse
@@ -36,6 +37,9 @@ class Faults:
     bodies_cut: int = 0
     replies_dropped: int = 0
     requests_dropped: int = 0
+    on_first_upload_part: Callable[[], None] | None = None  # run as the first part arrives
+    parts_seen: int = 0
+    calls: Counter[str] = field(default_factory=Counter)  # S3 operations the server received
 
 
 class FaultyProxy:
@@ -91,7 +95,16 @@ class FaultyProxy:
                 if self._hang_up_if(proxy.faults.drop_request, "requests_dropped"):
                     return
                 gate = proxy.faults.hold_upload_parts
-                if gate and "uploadId=" in self.path and "partNumber=" in self.path:
+                is_part = "uploadId=" in self.path and "partNumber=" in self.path
+                with proxy._lock:
+                    proxy.faults.calls[operation(self.command, self.path)] += 1
+                if is_part:
+                    with proxy._lock:
+                        proxy.faults.parts_seen += 1
+                        first = proxy.faults.parts_seen == 1
+                    if first and proxy.faults.on_first_upload_part is not None:
+                        proxy.faults.on_first_upload_part()
+                if gate and is_part:
                     with proxy._lock:
                         proxy.faults.parts_held += 1
                     gate.wait(timeout=300)
@@ -134,3 +147,19 @@ class FaultyProxy:
             do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _forward
 
         return Handler
+
+
+def operation(method: str, target: str) -> str:
+    """The S3 operation an HTTP request is (the ones a sync sends)."""
+    path, _, query = target.partition("?")
+    params = {part.split("=")[0] for part in query.split("&") if part}
+    on_bucket = path.strip("/").count("/") == 0
+    if method == "GET" and on_bucket:
+        return "ListMultipartUploads" if "uploads" in params else "ListObjectsV2"
+    if method == "POST":
+        return "CreateMultipartUpload" if "uploads" in params else "CompleteMultipartUpload"
+    if method == "PUT":
+        return "UploadPart" if "partNumber" in params else "PutObject"
+    if method == "DELETE":
+        return "AbortMultipartUpload" if "uploadId" in params else "DeleteObject"
+    return {"GET": "GetObject", "HEAD": "HeadObject"}.get(method, method)

@@ -20,8 +20,9 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_verbose_login_and_sync_print_no_secret(
-    aws_env: dict[str, str], s3_endpoint: str, bucket: str, tmp_path: Path
+    aws_env: dict[str, str], moto_endpoint: str, moto_bucket: str, tmp_path: Path
 ) -> None:
+    s3_endpoint, bucket = moto_endpoint, moto_bucket  # STS: only moto has it
     login = _cli(
         "-v", "aws", "login", "--endpoint-url", s3_endpoint,
         "--mfa-serial", SERIAL, "--mfa-token-code", CODE,

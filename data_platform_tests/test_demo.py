@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -38,16 +39,16 @@ def _processes_mentioning(text: str) -> list[str]:
 
 
 def _stack_processes(output: str) -> list[str]:
-    """The Postgres postmaster and moto server of the stack whose status lines are in `output`
+    """The Postgres postmaster and SeaweedFS server of the stack whose status lines are in `output`
     (`postgres: postgresql://postgres:***@127.0.0.1:PORT/...`, `s3 api: http://127.0.0.1:PORT`)."""
     pg_port = re.search(r"postgres: \S+@127\.0\.0\.1:(\d+)/", output)
     s3_port = re.search(r"s3 api: +http://127\.0\.0\.1:(\d+)", output)
     assert pg_port and s3_port, output[-3000:]
-    moto = _processes_mentioning(f"-m moto.server -H 127.0.0.1 -p {s3_port[1]} ")
+    s3 = _processes_mentioning(f" -s3.port={s3_port[1]} ")
     postgres = [
         line for line in _processes_mentioning(f" -p {pg_port[1]} ") if "data-platform-pg-" in line
     ]
-    return moto + postgres
+    return s3 + postgres
 
 
 def _materializations(port: int, asset_path: list[str]) -> list[dict]:
@@ -195,8 +196,8 @@ def test_dev_up_prints_working_exports_and_stops_on_ctrl_c() -> None:
         with psycopg2.connect(exports["DATA_PLATFORM_PG_URL"]) as conn, conn.cursor() as cur:
             cur.execute("SELECT current_database()")
             assert cur.fetchone()[0] == "platform"
-        with urllib.request.urlopen(exports["AWS_ENDPOINT_URL"] + "/moto-api/") as response:
-            assert response.status == 200
+        with pytest.raises(urllib.error.HTTPError, match="403"):  # up, and wants a signature
+            urllib.request.urlopen(exports["AWS_ENDPOINT_URL"] + "/", timeout=5)
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=60)
     finally:
@@ -206,7 +207,7 @@ def test_dev_up_prints_working_exports_and_stops_on_ctrl_c() -> None:
     assert process.returncode == 0, stderr
     assert _stack_processes(stderr) == []
     with pytest.raises(OSError):  # the S3 server is gone, not just its process name
-        urllib.request.urlopen(exports["AWS_ENDPOINT_URL"] + "/moto-api/", timeout=5)
+        urllib.request.urlopen(exports["AWS_ENDPOINT_URL"] + "/", timeout=5)
     with pytest.raises(psycopg2.OperationalError):
         psycopg2.connect(exports["DATA_PLATFORM_PG_URL"], connect_timeout=5)
     assert not Path(exports["DAGSTER_HOME"]).exists()
@@ -228,7 +229,7 @@ def test_the_leak_check_sees_a_running_stack() -> None:
             assert line, "dev up ended before printing its status"
             status += line
         found = _stack_processes(status)
-        assert any("moto.server" in line for line in found)
+        assert any("weed server" in line for line in found)
         assert any("postgres" in line for line in found)
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=60)

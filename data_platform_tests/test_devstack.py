@@ -51,8 +51,48 @@ def test_postgres_refuses_connections_without_the_generated_password() -> None:
         server.stop()
 
 
-def test_s3_server_starts_answers_and_stops() -> None:
+def test_s3_server_checks_credentials_and_stops_without_leftovers() -> None:
+    import boto3
+    from botocore.exceptions import ClientError
+
+    def client(secret: str):
+        return boto3.client(
+            "s3",
+            endpoint_url=server.endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id=devstack.S3_ACCESS_KEY,
+            aws_secret_access_key=secret,
+        )
+
     server = devstack.start_s3_server()
+    try:
+        good = client(devstack.S3_SECRET_KEY)
+        good.create_bucket(Bucket="devstack-check")
+        # Bucket default encryption (SSE-S3) works: the server was given its key.
+        good.put_bucket_encryption(
+            Bucket="devstack-check",
+            ServerSideEncryptionConfiguration={
+                "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+            },
+        )
+        good.put_object(Bucket="devstack-check", Key="k", Body=b"x")
+        assert good.head_object(Bucket="devstack-check", Key="k")["ServerSideEncryption"] == (
+            "AES256"
+        )
+        with pytest.raises(ClientError, match="SignatureDoesNotMatch"):
+            client("wrong").list_objects_v2(Bucket="devstack-check")
+        assert all(path.exists() for path in server.sockets)
+    finally:
+        server.stop()
+    assert server.process.poll() is not None
+    assert not server.root.exists()
+    assert not any(path.exists() for path in server.sockets)
+    with pytest.raises(OSError):
+        urllib.request.urlopen(server.endpoint_url + "/", timeout=2)
+
+
+def test_moto_server_starts_answers_and_stops() -> None:
+    server = devstack.start_moto_server()
     try:
         with urllib.request.urlopen(server.endpoint_url + "/moto-api/", timeout=5) as response:
             assert response.status == 200

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import getpass
 import logging
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from data_platform.core.aws_cache import (
     CredentialCache,
@@ -326,3 +329,156 @@ class _CredentialSource:
             "role_arn": self.settings.role_arn,
             "sts_endpoint_url": _sts_endpoint(self.settings),
         }
+
+
+@dataclass(frozen=True)
+class S3Connection:
+    """Where an S3 store lives and how to sign for it, for obstore: `credentials` is called for
+    each new signing key (obstore's credential-provider hook) and returns obstore's S3Credential
+    dict, so refreshing credentials (MFA, AssumeRole) stay current through a long run."""
+
+    region: str
+    credentials: Callable[[], dict[str, Any]] = field(repr=False)
+    endpoint_url: str | None = None  # None: AWS itself
+
+    @classmethod
+    def from_boto3_client(cls, client: Any) -> S3Connection:
+        """The endpoint, region and credentials a boto3 S3 client signs with."""
+        # botocore keeps the (possibly refreshing) credentials on the request signer only.
+        credentials = client._request_signer._credentials
+        if credentials is None:
+            raise AwsAuthError(_NO_CREDENTIALS)
+        endpoint = client.meta.endpoint_url
+        aws_endpoint = (urlsplit(endpoint).hostname or "").endswith(".amazonaws.com")
+        return cls(
+            region=client.meta.region_name or "us-east-1",
+            credentials=botocore_provider(credentials),
+            endpoint_url=None if aws_endpoint else endpoint,
+        )
+
+    def obstore(self, bucket: str, checksum: str | None = None) -> Any:
+        """An obstore S3Store on `bucket` (path-style on a custom endpoint); `checksum`
+        ("sha256") sends each PUT body's checksum for the server to check."""
+        from obstore.store import S3Store
+
+        options: dict[str, Any] = {}
+        if checksum is not None:
+            options["checksum_algorithm"] = checksum
+        if self.endpoint_url is not None:
+            options["endpoint"] = self.endpoint_url
+            options["virtual_hosted_style_request"] = False
+            if self.endpoint_url.startswith("http://"):
+                options["client_options"] = {"allow_http": True}
+        return S3Store(bucket, region=self.region, credential_provider=self.credentials, **options)
+
+
+# How long obstore may reuse refreshing credentials before asking again. botocore hands out none
+# with less than 15 minutes left (it renews them first), and obstore asks again once what it holds
+# has under 5 minutes left: so at most ~10 minutes of reuse, never past the real expiry.
+CREDENTIAL_RECHECK = timedelta(minutes=15)
+_NO_CREDENTIALS = (
+    "No AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, pick a "
+    "configured --profile, or run `data-platform aws login`."
+)
+
+
+def static_provider(
+    access_key_id: str, secret_access_key: str, token: str | None = None
+) -> Callable[[], dict[str, Any]]:
+    credential = {
+        "access_key_id": access_key_id,
+        "secret_access_key": secret_access_key,
+        "token": token,
+        "expires_at": None,
+    }
+    return lambda: credential
+
+
+def botocore_provider(credentials: Any) -> Callable[[], dict[str, Any]]:
+    """obstore credentials from botocore's (refreshing ones are asked again every few minutes)."""
+    refreshing = hasattr(credentials, "refresh_needed")
+
+    def provide() -> dict[str, Any]:
+        frozen = credentials.get_frozen_credentials()
+        return {
+            "access_key_id": frozen.access_key,
+            "secret_access_key": frozen.secret_key,
+            "token": frozen.token,
+            # obstore's clock is the real one (tests move `_now`)
+            "expires_at": datetime.now(UTC) + CREDENTIAL_RECHECK if refreshing else None,
+        }
+
+    return provide
+
+
+def s3_connection(
+    settings: AwsSettings, prompt: Callable[[str], str] | None = None
+) -> S3Connection:
+    """The S3 connection for `settings`, resolved as boto3 would. Keys in the environment with no
+    --profile, MFA or role are read here without importing boto3; everything else (profiles, our
+    MFA and AssumeRole cache, SSO, instance roles) goes through botocore's credential chain."""
+    static = _environment_keys(settings)
+    if static is not None:
+        profile = _ProfileConfig(os.environ.get("AWS_PROFILE"))
+        region = settings.region or _env_region() or profile.get("region") or "us-east-1"
+        endpoint = settings.endpoint_url or _configured_endpoint(profile)
+        return S3Connection(region, static, endpoint)
+    session = open_session(settings, prompt=prompt)
+    found = session.get_credentials()
+    if found is None:
+        raise AwsAuthError(_NO_CREDENTIALS)
+    return S3Connection.from_boto3_client(make_client(session, "s3", settings))
+
+
+def _environment_keys(settings: AwsSettings) -> Callable[[], dict[str, Any]] | None:
+    """Keys from the environment when botocore would use them too: no explicit profile, no
+    MFA and no role (those need the session machinery)."""
+    if settings.profile or settings.mfa_serial or settings.role_arn:
+        return None
+    if settings.mfa_token_code or settings.prompt_mfa:
+        return None  # open_session explains the missing --mfa-serial
+    key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+    if not key or not secret:
+        return None
+    token = os.environ.get("AWS_SESSION_TOKEN") or os.environ.get("AWS_SECURITY_TOKEN")
+    return static_provider(key, secret, token or None)
+
+
+def _env_region() -> str | None:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+
+
+def _configured_endpoint(profile: _ProfileConfig) -> str | None:
+    if os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() == "true":
+        return None
+    return (
+        os.environ.get("AWS_ENDPOINT_URL_S3")
+        or os.environ.get("AWS_ENDPOINT_URL")
+        or profile.get("endpoint_url")
+    )
+
+
+class _ProfileConfig:
+    """The [default] or [profile NAME] section of the AWS config file, read on first use (most
+    runs name region and endpoint on the command line or in the environment)."""
+
+    def __init__(self, name: str | None) -> None:
+        self.name = name
+        self._values: dict[str, str] | None = None
+
+    def get(self, option: str) -> str | None:
+        if self._values is None:
+            self._values = self._read()
+        return self._values.get(option)
+
+    def _read(self) -> dict[str, str]:
+        import configparser
+
+        path = Path(os.environ.get("AWS_CONFIG_FILE") or "~/.aws/config").expanduser()
+        parser = configparser.RawConfigParser()
+        try:
+            parser.read(path)
+        except (OSError, configparser.Error):
+            return {}
+        section = "default" if self.name in (None, "default") else f"profile {self.name}"
+        return dict(parser[section]) if parser.has_section(section) else {}

@@ -1,7 +1,8 @@
 """Click pieces for AWS: shared options collapsed into one AwsSettings, and `aws login`.
 
 Only click and data_platform.core.aws (stdlib-only at import) are imported at module level,
-so `data-platform --help` does not pay for boto3.
+so `data-platform --help` does not pay for boto3. A command's object store talks S3 through
+obstore; boto3 is imported only for profiles, MFA and roles (and bucket administration).
 """
 
 from __future__ import annotations
@@ -97,11 +98,14 @@ def cli_object_store(url: str, settings: AwsSettings, *, existing: bool = False)
     `existing`: a local folder must already be there. A command that only reads would otherwise
     show a mistyped path as an empty store (S3 says the same of a missing bucket when first used).
     """
+    from data_platform.core.aws import s3_connection
     from data_platform.core.objectstore import object_store_from_url
     from data_platform.core.objectstore_local import LocalObjectStore
 
     try:
-        store = object_store_from_url(url, client_factory=lambda: cli_s3_client(settings))
+        store = object_store_from_url(
+            url, client_factory=lambda: s3_connection(settings, prompt=prompt_for(settings))
+        )
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     if existing and isinstance(store, LocalObjectStore) and not store.root.is_dir():

@@ -124,16 +124,16 @@ def download_to_path(store: ObjectStore, key: str, path: Path) -> ObjectInfo:
 
 
 def object_store_from_url(url: str, client_factory: Callable[[], Any] | None = None) -> ObjectStore:
-    """`s3://bucket/prefix` (needs `client_factory` returning a boto3 S3 client),
-    `file:///path`, or a plain filesystem path."""
+    """`s3://bucket/prefix` (needs `client_factory` returning a `core.aws.S3Connection` or a
+    boto3 S3 client), `file:///path`, or a plain filesystem path."""
     if url.startswith("s3://"):
         parsed = urlparse(url)
         if not parsed.netloc:
             raise ValueError(f"{url!r} names no bucket; expected s3://bucket/prefix")
         if client_factory is None:
             raise ValueError(
-                f"{url!r} needs an S3 client: pass client_factory "
-                "(e.g. built with data_platform.core.aws.make_client)"
+                f"{url!r} needs an S3 connection: pass client_factory "
+                "(e.g. data_platform.core.aws.s3_connection)"
             )
         from data_platform.core.objectstore_s3 import S3ObjectStore
 

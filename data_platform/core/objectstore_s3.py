@@ -1,8 +1,14 @@
-"""`ObjectStore` on an S3 bucket (or any S3 API server) through a boto3 client passed in.
+"""`ObjectStore` on an S3 bucket (or any S3 API server) through obstore.
 
-Conditional writes use S3's own `If-None-Match: *` / `If-Match: <etag>` on PutObject, so they are
-atomic on the server. Non-ASCII metadata values travel RFC 2047-encoded (as S3 itself returns
-them) and are decoded on read, so both stores round-trip any text.
+obstore (Rust's object_store) carries the data plane: whole and ranged GETs, PUTs (multipart for
+big streams), conditional PUTs (`mode="create"` sends If-None-Match: *, an e-tag `UpdateVersion`
+sends If-Match), listing with StartAfter and DELETE. It starts in ~25 ms where boto3 takes ~0.4 s.
+Where the store comes from (endpoint, region, credentials) is an `S3Connection` (core.aws).
+
+User metadata is read with a metadata-only GET (obstore's `head()` does not return it). Values
+travel as HTTP header values, which carry printable ASCII only: any other value travels RFC
+2047-encoded (as S3 itself returns such values) and is decoded on read, so both stores round-trip
+any text; whitespace inside a value is kept as is.
 """
 
 from __future__ import annotations
@@ -10,14 +16,16 @@ from __future__ import annotations
 import base64
 import email.header
 import io
+import itertools
 import logging
-import shutil
-import tempfile
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
+from data_platform.core.aws import S3Connection
 from data_platform.core.objectstore import (
     ObjectInfo,
     ObjectNotFound,
@@ -29,40 +37,59 @@ from data_platform.core.objectstore import (
     strip_etag,
 )
 
+if TYPE_CHECKING:
+    from obstore.store import S3Store
+
 log = logging.getLogger(__name__)
 
-_SPOOL_IN_MEMORY = 64 * 1024 * 1024
-_NOT_FOUND_CODES = {"NoSuchKey", "404", "NotFound"}
-_PRECONDITION_CODES = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
+_CHUNK = 1024 * 1024
+MULTIPART_ABOVE = 64 * 1024 * 1024
+_CODE = re.compile(r"<Code>([A-Za-z]+)</Code>")
+_PRECONDITION = {"PreconditionFailed", "ConditionalRequestConflict"}
+# obstore's attribute names that are not user metadata (x-amz-meta-*).
+_HTTP_ATTRIBUTES = {
+    "Content-Disposition",
+    "Content-Encoding",
+    "Content-Language",
+    "Content-Type",
+    "Cache-Control",
+    "Storage-Class",
+}
 
 
 class S3ObjectStore:
-    """Keys are relative to `prefix` inside `bucket`; the client is any boto3 S3 client."""
+    """Keys are relative to `prefix` inside `bucket`. `connection` is an `S3Connection`, or a boto3
+    S3 client whose endpoint, region and (refreshing) credentials are used."""
 
-    def __init__(self, client: Any, bucket: str, prefix: str = "") -> None:
+    def __init__(self, connection: S3Connection | Any, bucket: str, prefix: str = "") -> None:
         if not bucket:
             raise ValueError("S3ObjectStore needs a bucket name")
-        self._client = client
+        if not isinstance(connection, S3Connection):
+            connection = S3Connection.from_boto3_client(connection)
+        self.connection = connection
         self.bucket = bucket
         prefix = prefix.strip("/")
         self.prefix = f"{prefix}/" if prefix else ""
+        self._store: S3Store = connection.obstore(bucket)
 
     def __repr__(self) -> str:
         return f"S3ObjectStore('s3://{self.bucket}/{self.prefix}')"
 
     def get(self, key: str) -> bytes:
         full_key = self._full_key(key)
+        import obstore
+
         with self._errors("reading", key):
-            response = self._client.get_object(Bucket=self.bucket, Key=full_key)
-            with response["Body"] as body:
-                return body.read()
+            return obstore.get(self._store, full_key).bytes().to_bytes()
 
     def open(self, key: str) -> BinaryIO:
         full_key = self._full_key(key)
+        import obstore
+
         with self._errors("reading", key):
-            response = self._client.get_object(Bucket=self.bucket, Key=full_key)
-        info = self._info(key, response)
-        return ObjectReader(_StreamingBodyRaw(response["Body"], self._url(key)), info)
+            result = obstore.get(self._store, full_key)
+        info = self._info(key, result.meta, result.attributes)
+        return ObjectReader(_ChunksRaw(iter(result), self._url(key)), info)
 
     def download(self, key: str, path: Path) -> ObjectInfo:
         return download_to_path(self, key, path)
@@ -70,12 +97,12 @@ class S3ObjectStore:
     def put(
         self, key: str, data: bytes | BinaryIO, metadata: Mapping[str, str] | None = None
     ) -> str:
-        return self._put(key, data, metadata)
+        return self._put(key, data, metadata, None)
 
     def put_if_absent(
         self, key: str, data: bytes | BinaryIO, metadata: Mapping[str, str] | None = None
     ) -> str:
-        return self._put(key, data, metadata, IfNoneMatch="*")
+        return self._put(key, data, metadata, "create")
 
     def put_if_match(
         self,
@@ -86,13 +113,16 @@ class S3ObjectStore:
     ) -> str:
         if not etag:
             raise ValueError("put_if_match needs the etag the caller last read")
-        return self._put(key, data, metadata, IfMatch=f'"{strip_etag(etag)}"')
+        return self._put(key, data, metadata, {"e_tag": f'"{strip_etag(etag)}"'})
 
     def head(self, key: str) -> ObjectInfo:
         full_key = self._full_key(key)
+        import obstore
+
         with self._errors("reading", key):
-            response = self._client.head_object(Bucket=self.bucket, Key=full_key)
-        return self._info(key, response)
+            # A metadata-only GET (a HEAD request) returns user metadata; obstore.head does not.
+            result = obstore.get(self._store, full_key, options={"head": True})
+        return self._info(key, result.meta, result.attributes)
 
     def exists(self, key: str) -> bool:
         try:
@@ -102,44 +132,76 @@ class S3ObjectStore:
         return True
 
     def list(self, prefix: str = "", start_after: str | None = None) -> Iterator[ObjectInfo]:
-        params: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.prefix + prefix}
-        if start_after is not None:
-            params["StartAfter"] = self.prefix + start_after
-        paginator = self._client.get_paginator("list_objects_v2")
+        if start_after is None:
+            yield from self._list(prefix, None)
+            return
+        # SeaweedFS takes a StartAfter that names a folder as "after that whole folder" and
+        # skips the keys under it (S3 lists them: "m/x" > "m"); object_store drops a trailing
+        # "/" from it, so "m/" is asked as "m". The keys under it are listed first on their own,
+        # and left out of the main listing should a server send them again there.
+        folder = start_after.rstrip("/") + "/"
+        if prefix.startswith(folder):  # every key under the prefix comes after start_after
+            yield from self._list(prefix, None)
+            return
+        if folder.startswith(prefix):
+            yield from self._list(folder, None)
+        for info in self._list(prefix, start_after):
+            if not info.key.startswith(folder):
+                yield info
+
+    def _list(self, prefix: str, start_after: str | None) -> Iterator[ObjectInfo]:
+        import obstore
+
+        # object_store lists whole path segments ("a" lists "a/..." only): a prefix that ends
+        # inside a segment lists its folder and keeps the keys that start with it.
+        full_prefix = self.prefix + prefix
+        folder = full_prefix[: full_prefix.rfind("/") + 1]
+        offset = None if start_after is None else self.prefix + start_after
         with self._errors("listing", prefix):
-            for page in paginator.paginate(**params):
-                for item in page.get("Contents", ()):
-                    yield ObjectInfo(
-                        key=item["Key"][len(self.prefix) :],
-                        size=item["Size"],
-                        etag=strip_etag(item.get("ETag", "")),
-                        last_modified=item.get("LastModified"),
-                        metadata={},
-                    )
+            batches = obstore.list(self._store, folder or None, offset=offset, chunk_size=1000)
+            for batch in batches:
+                for meta in batch:
+                    full_key = meta["path"]
+                    if full_key.startswith(full_prefix):
+                        yield ObjectInfo(
+                            key=full_key[len(self.prefix) :],
+                            size=meta["size"],
+                            etag=strip_etag(meta.get("e_tag") or ""),
+                            last_modified=meta.get("last_modified"),
+                            metadata={},
+                        )
 
     def delete(self, key: str) -> None:
         full_key = self._full_key(key)
+        import obstore
+
         with self._errors("deleting", key):
-            self._client.delete_object(Bucket=self.bucket, Key=full_key)
+            obstore.delete(self._store, full_key)
 
     def _put(
         self,
         key: str,
         data: bytes | BinaryIO,
         metadata: Mapping[str, str] | None,
-        **conditions: str,
+        mode: Any,
     ) -> str:
         full_key = self._full_key(key)
-        encoded = {name: _encode_value(v) for name, v in normalize_metadata(metadata).items()}
+        import obstore
+
+        body, big = _body(data)
+        attributes = {name: _encode_value(v) for name, v in normalize_metadata(metadata).items()}
         # A conditional put on a missing key answers 404: for If-Match that is a lost race.
-        with (
-            _seekable(data) as body,
-            self._errors("writing", key, missing_is_precondition="IfMatch" in conditions),
-        ):
-            response = self._client.put_object(
-                Bucket=self.bucket, Key=full_key, Body=body, Metadata=encoded, **conditions
+        with self._errors("writing", key, missing_is_precondition=isinstance(mode, dict)):
+            result = obstore.put(
+                self._store,
+                full_key,
+                body,
+                attributes=attributes,
+                mode=mode,
+                # Conditions hold for single PUTs only; multipart for big unconditional bodies.
+                use_multipart=big and mode is None,
             )
-        return strip_etag(response["ETag"])
+        return strip_etag(result["e_tag"] or "")
 
     def _full_key(self, key: str) -> str:
         if not isinstance(key, str) or not key or key.startswith("/"):
@@ -149,14 +211,17 @@ class S3ObjectStore:
     def _url(self, key: str) -> str:
         return f"s3://{self.bucket}/{self.prefix}{key}"
 
-    def _info(self, key: str, response: Mapping[str, Any]) -> ObjectInfo:
+    def _info(self, key: str, meta: Mapping[str, Any], attributes: Mapping[str, str]) -> ObjectInfo:
+        last_modified: datetime | None = meta.get("last_modified")
         return ObjectInfo(
             key=key,
-            size=int(response.get("ContentLength", 0)),
-            etag=strip_etag(response.get("ETag", "")),
-            last_modified=response.get("LastModified"),
+            size=int(meta.get("size", 0)),
+            etag=strip_etag(meta.get("e_tag") or ""),
+            last_modified=last_modified,
             metadata={
-                name.lower(): _decode_value(v) for name, v in response.get("Metadata", {}).items()
+                name.lower(): _decode_value(value)
+                for name, value in attributes.items()
+                if name not in _HTTP_ATTRIBUTES
             },
         )
 
@@ -164,80 +229,86 @@ class S3ObjectStore:
     def _errors(
         self, action: str, key: str, *, missing_is_precondition: bool = False
     ) -> Iterator[None]:
-        """Translate botocore errors into this module's errors, naming bucket and key."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        url = self._url(key)
+        """Translate obstore errors into this module's errors, naming bucket and key."""
         try:
             yield
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            code = str(error.get("Code", ""))
-            status = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
-            if code == "NoSuchBucket":
-                raise ObjectStoreError(
-                    f"S3 bucket {self.bucket!r} does not exist (while {action} {url}); "
-                    "create the bucket or fix the store URL"
-                ) from exc
-            if code in _PRECONDITION_CODES or status == "412":
-                raise PreconditionFailed(
-                    f"conditional write to {url} lost: the object changed or already exists; "
-                    "read it again and retry"
-                ) from exc
-            if code in _NOT_FOUND_CODES or status == "404":
-                if missing_is_precondition:
-                    raise PreconditionFailed(
-                        f"conditional write to {url} lost: the object no longer exists"
-                    ) from exc
-                raise ObjectNotFound(f"no object {url}") from exc
-            raise ObjectStoreError(
-                f"S3 error while {action} {url}: {code or status} {error.get('Message', '')}"
-            ) from exc
-        except BotoCoreError as exc:
-            raise ObjectStoreError(f"S3 request failed while {action} {url}: {exc}") from exc
+        except Exception as exc:
+            translated = self._translate(exc, action, key, missing_is_precondition)
+            if translated is None:
+                raise
+            raise translated from exc
+
+    def _translate(
+        self, exc: Exception, action: str, key: str, missing_is_precondition: bool
+    ) -> ObjectStoreError | None:
+        from obstore.exceptions import AlreadyExistsError, BaseError, PreconditionError
+
+        url = self._url(key)
+        code = _s3_code(exc)
+        if code == "NoSuchBucket":
+            return ObjectStoreError(
+                f"S3 bucket {self.bucket!r} does not exist (while {action} {url}); "
+                "create the bucket or fix the store URL"
+            )
+        if isinstance(exc, AlreadyExistsError | PreconditionError) or code in _PRECONDITION:
+            return PreconditionFailed(
+                f"conditional write to {url} lost: the object changed or already exists; "
+                "read it again and retry"
+            )
+        if isinstance(exc, FileNotFoundError):  # obstore's NotFoundError
+            if missing_is_precondition:
+                return PreconditionFailed(
+                    f"conditional write to {url} lost: the object no longer exists"
+                )
+            return ObjectNotFound(f"no object {url}")
+        if isinstance(exc, BaseError | OSError):
+            return ObjectStoreError(
+                f"S3 request failed while {action} {url}: {code or _first_line(exc)}"
+            )
+        return None
 
 
-class _StreamingBodyRaw(io.RawIOBase):
-    """Raw adapter over botocore's StreamingBody so ObjectReader can buffer it."""
+def _s3_code(exc: BaseException) -> str:
+    """The <Code> of the S3 error body obstore quotes in its message, if any."""
+    found = _CODE.search(str(exc))
+    return found[1] if found else ""
 
-    def __init__(self, body: Any, url: str) -> None:
-        self._body = body
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+class _ChunksRaw(io.RawIOBase):
+    """Raw adapter over obstore's chunk iterator so ObjectReader can buffer it."""
+
+    def __init__(self, chunks: Iterator[Any], url: str) -> None:
+        self._chunks = chunks
         self._url = url
+        self._pending = memoryview(b"")
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
-        from botocore.exceptions import BotoCoreError
-
-        try:
-            data = self._body.read(len(buffer))
-        except BotoCoreError as exc:
-            raise ObjectStoreError(f"reading {self._url} failed mid-stream: {exc}") from exc
-        buffer[: len(data)] = data
-        return len(data)
-
-    def readall(self) -> bytes:
-        # RawIOBase.readall would read 8 KiB at a time; one read is far faster over HTTP.
-        from botocore.exceptions import BotoCoreError
-
-        try:
-            return self._body.read()
-        except BotoCoreError as exc:
-            raise ObjectStoreError(f"reading {self._url} failed mid-stream: {exc}") from exc
-
-    def close(self) -> None:
-        if not self.closed:
-            self._body.close()
-        super().close()
+        if not self._pending:
+            try:
+                chunk = next(self._chunks, None)
+            except Exception as exc:
+                raise ObjectStoreError(f"reading {self._url} failed mid-stream: {exc}") from exc
+            if chunk is None:
+                return 0
+            self._pending = memoryview(chunk)
+        count = min(len(buffer), len(self._pending))
+        buffer[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        return count
 
 
-@contextmanager
-def _seekable(data: bytes | BinaryIO) -> Iterator[bytes | BinaryIO]:
-    """botocore hashes and may resend the body, so it must seek: spool pipes and sockets."""
+def _body(data: bytes | BinaryIO) -> tuple[bytes | BinaryIO | Iterator[bytes], bool]:
+    """What obstore.put takes (bytes, a seekable file, or chunks of a pipe or socket), and
+    whether it is big enough for a multipart upload (below, one PUT keeps the ETag an MD5)."""
     if isinstance(data, bytes | bytearray | memoryview):
-        yield bytes(data)
-        return
+        return bytes(data), len(data) > MULTIPART_ABOVE
     if isinstance(data, str) or not hasattr(data, "read"):
         raise TypeError(f"object data must be bytes or a binary file, not {type(data).__name__}")
     try:
@@ -245,12 +316,14 @@ def _seekable(data: bytes | BinaryIO) -> Iterator[bytes | BinaryIO]:
     except (AttributeError, OSError, ValueError):
         seekable = False
     if seekable:
-        yield data
-        return
-    with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
-        shutil.copyfileobj(data, spool, _SPOOL_IN_MEMORY // 8)
-        spool.seek(0)
-        yield spool
+        start = data.tell()
+        size = data.seek(0, io.SEEK_END) - start
+        data.seek(start)
+        return data, size > MULTIPART_ABOVE
+    head = data.read(MULTIPART_ABOVE + 1)
+    if len(head) <= MULTIPART_ABOVE:
+        return head, False
+    return itertools.chain([head], iter(lambda: data.read(_CHUNK), b"")), True
 
 
 def _encode_value(value: str) -> str:

@@ -1,23 +1,23 @@
 """`data-platform s3 upload|download`: sync a local folder with an S3 prefix.
 
-The commands talk to S3 through the lean `core.s3http` client; boto3 is imported only when the
-credentials need it (profiles, MFA, roles), so a no-op sync starts fast.
+The commands talk to S3 through obstore; boto3 is imported only when the credentials need it
+(profiles, MFA, roles) or unfinished multipart uploads are looked for, so a no-op sync starts fast.
 """
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from data_platform.core.aws import AwsSettings
+from data_platform.core.aws import AwsSettings, S3Connection, s3_connection
 from data_platform.core.aws_cli import aws_options, prompt_for
 from data_platform.core.paths import cache_dir
-from data_platform.core.s3http import S3HttpClient
-from data_platform.core.s3http_auth import s3http_client
 from data_platform.s3sync.hashing import MIB, PartPolicy
 from data_platform.s3sync.inventory import SyncError
 from data_platform.s3sync.sync import (
@@ -80,9 +80,8 @@ def _sync_options(
     )
 
 
-def _s3_client(aws_settings: AwsSettings) -> S3HttpClient:
-    # The lean client keeps one connection per file and part worker thread.
-    return s3http_client(aws_settings, prompt=prompt_for(aws_settings))
+def _s3_client(aws_settings: AwsSettings) -> S3Connection:
+    return s3_connection(aws_settings, prompt=prompt_for(aws_settings))
 
 
 def _finish(report: SyncReport, bucket: str) -> None:
@@ -99,6 +98,18 @@ def _stop_on_sigterm(signum: int, _frame: object) -> None:
     # Unwinds like Ctrl-C: transfers in flight remove their temporary files and abort their
     # multipart uploads before the process exits with 128 + SIGTERM.
     raise SystemExit(128 + signum)
+
+
+def _run_stoppable(sync: Callable[[], SyncReport]) -> SyncReport:
+    """Run a sync; on Ctrl-C or SIGTERM, once it has cleaned up, exit at once: a worker stuck in
+    a stalled request (obstore calls cannot be interrupted) must not hold the exit."""
+    try:
+        return sync()
+    except (KeyboardInterrupt, SystemExit) as exc:
+        code = exc.code if isinstance(exc, SystemExit) else 130
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code if isinstance(code, int) else 1)
 
 
 @click.group("s3")
@@ -130,7 +141,10 @@ def upload_command(
     options = _sync_options(dry_run, workers, multipart_threshold_mb, part_size_mb, no_hash_cache)
     try:
         check_upload_dir(local_dir)
-        report = upload_directory(_s3_client(aws_settings), local_dir, bucket, prefix, options)
+        connection = _s3_client(aws_settings)
+        report = _run_stoppable(
+            lambda: upload_directory(connection, local_dir, bucket, prefix, options)
+        )
     except SyncError as exc:
         raise click.ClickException(str(exc)) from None
     _finish(report, bucket)
@@ -158,7 +172,10 @@ def download_command(
     """Download s3://BUCKET/PREFIX/** into LOCAL_DIR, skipping files already identical."""
     options = _sync_options(dry_run, workers, multipart_threshold_mb, part_size_mb, no_hash_cache)
     try:
-        report = download_prefix(_s3_client(aws_settings), bucket, prefix, local_dir, options)
+        connection = _s3_client(aws_settings)
+        report = _run_stoppable(
+            lambda: download_prefix(connection, bucket, prefix, local_dir, options)
+        )
     except SyncError as exc:
         raise click.ClickException(str(exc)) from None
     _finish(report, bucket)

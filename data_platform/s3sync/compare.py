@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from data_platform.core.objectstore import ObjectInfo
 from data_platform.s3sync.hashcache import HashCache, file_signature, now_ns
@@ -24,6 +24,9 @@ from data_platform.s3sync.hashing import (
     part_sizes_to_try,
 )
 from data_platform.s3sync.inventory import Failure, describe_os_error, request_errors
+
+if TYPE_CHECKING:
+    from data_platform.s3sync.remote import Remote
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +75,8 @@ def remember_if_unchanged(
 class IdentityChecker:
     """Runs the comparison of many pairs in a thread pool (hashlib releases the GIL)."""
 
-    def __init__(
-        self, client: Any, bucket: str, policy: PartPolicy, cache: HashCache, workers: int
-    ) -> None:
-        self.client = client
-        self.bucket = bucket
+    def __init__(self, remote: Remote, policy: PartPolicy, cache: HashCache, workers: int) -> None:
+        self.remote = remote
         self.policy = policy
         self.cache = cache
         self.workers = workers
@@ -119,8 +119,7 @@ class IdentityChecker:
     def _metadata_md5(self, key: str) -> str | None:
         # Only reached when the ETag cannot be reproduced or really differs: one HEAD.
         try:
-            head = self.client.head_object(Bucket=self.bucket, Key=key)
+            return self.remote.metadata(key).get(METADATA_MD5)
         except request_errors() as exc:
             log.debug("HEAD %s failed (%s); treating it as different", key, exc)
             return None
-        return head.get("Metadata", {}).get(METADATA_MD5)

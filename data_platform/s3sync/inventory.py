@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import http.client
 import logging
 import os
+import re
 import stat as stat_module
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from data_platform.core.objectstore import ObjectInfo, strip_etag
-from data_platform.core.s3http import ChecksumMismatch, S3ConnectionError, S3Error
+from data_platform.core.objectstore import ObjectInfo
+from data_platform.s3sync.remote import Remote, RemoteError
 
 log = logging.getLogger(__name__)
 
+_INVALID_PATH = re.compile(r'Error parsing Path "([^"]*)"')
 # Downloads write here first and rename; an interrupted run may leave one behind.
 TEMP_SUFFIX = ".s3sync-tmp"
+# The bookkeeping folder of a local-folder object store (core.objectstore_local.RESERVED).
+LOCAL_STORE_BOOKKEEPING = ".objectstore"
 
 
 class SyncError(Exception):
@@ -97,6 +98,8 @@ def scan_local_dir(root: Path) -> tuple[list[LocalFile], list[Failure]]:
             relative = relative_dir + entry.name
             if entry.name.endswith(TEMP_SUFFIX):
                 continue
+            if not relative_dir and entry.name == LOCAL_STORE_BOOKKEEPING:
+                continue  # a local object store's sidecars and locks, not its objects
             if not is_utf8(entry.name):
                 problems.append(Failure(printable(relative), NOT_UTF8))
                 continue
@@ -117,8 +120,7 @@ def scan_local_dir(root: Path) -> tuple[list[LocalFile], list[Failure]]:
 
 
 def client_error_code(exc: Exception) -> str:
-    response: Any = getattr(exc, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", ""))
+    return exc.code if isinstance(exc, RemoteError) else ""
 
 
 _TRANSFER_ERRORS = {
@@ -145,50 +147,31 @@ def explain_listing_error(exc: Exception, bucket: str, prefix: str) -> SyncError
     if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
         return SyncError(f"access denied listing {where} ({code}); check --profile and MFA")
     if code:
-        return SyncError(f"listing {where} failed: {code}: {exc}")
+        return SyncError(f"listing {where} failed: {exc}")
+    bad_key = _INVALID_PATH.search(str(exc))
+    if bad_key:
+        return SyncError(
+            f"{where} holds the key {bad_key[1]!r}, which cannot be a file path (empty, '.' or "
+            "'..' segments); nothing was transferred: rename or delete that object"
+        )
     return SyncError(f"cannot reach S3 to list {where}: {exc}; check --endpoint-url/--region")
 
 
 def request_errors() -> tuple[type[Exception], ...]:
-    """What a failed S3 request raises: the lean client's errors, plus botocore's when a boto3
-    client is in use (only then is botocore imported, so checking costs a no-op sync nothing)."""
-    errors: list[type[Exception]] = [S3Error, S3ConnectionError]
-    if "botocore" in sys.modules:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        errors += [BotoCoreError, ClientError]
-    return tuple(errors)
-
-
-def checksum_errors() -> tuple[type[Exception], ...]:
-    """What reading a body to its end raises when its bytes contradict S3's CRC32."""
-    errors: list[type[Exception]] = [ChecksumMismatch]
-    if "botocore" in sys.modules:
-        from botocore.exceptions import FlexibleChecksumError
-
-        errors.append(FlexibleChecksumError)
-    return tuple(errors)
+    """What a failed S3 request raises."""
+    return (RemoteError,)
 
 
 def body_errors() -> tuple[type[Exception], ...]:
-    """What reading a response body that breaks off raises, with either client."""
-    errors = [*request_errors(), http.client.HTTPException, ConnectionError, TimeoutError]
-    if "urllib3" in sys.modules:
-        from urllib3.exceptions import HTTPError
+    """What reading a response body that breaks off raises (obstore's errors while streaming)."""
+    from obstore.exceptions import BaseError
 
-        errors.append(HTTPError)
-    return tuple(errors)
+    return (RemoteError, BaseError, ConnectionError, TimeoutError)
 
 
-def list_remote(client: Any, bucket: str, prefix: str) -> dict[str, ObjectInfo]:
+def list_remote(remote: Remote, prefix: str) -> dict[str, ObjectInfo]:
     """Every object under `prefix`, from one paginated listing (no HEAD per object)."""
-    remote: dict[str, ObjectInfo] = {}
     try:
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            for item in page.get("Contents", ()):
-                etag = strip_etag(item.get("ETag", ""))
-                info = ObjectInfo(item["Key"], item["Size"], etag, item.get("LastModified"))
-                remote[info.key] = info
+        return {info.key: info for info in remote.list(prefix)}
     except request_errors() as exc:
-        raise explain_listing_error(exc, bucket, prefix) from None
-    return remote
+        raise explain_listing_error(exc, remote.bucket, prefix) from None

@@ -10,9 +10,12 @@ import logging
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from data_platform.s3sync.inventory import TEMP_SUFFIX
+
+if TYPE_CHECKING:
+    from data_platform.s3sync.remote import Remote
 
 log = logging.getLogger(__name__)
 
@@ -36,21 +39,28 @@ def remove_temp_files(local_dir: Path) -> int:
     return removed
 
 
-def abort_stale_uploads(
-    client: Any, bucket: str, prefix: str, keys: set[str], older_than: timedelta
-) -> int:
+def abort_stale_uploads(remote: Remote, prefix: str, keys: set[str], older_than: timedelta) -> int:
     """Abort unfinished multipart uploads to `keys` (ours, under `prefix`) started more than
-    `older_than` ago; younger ones may belong to a run still going. Returns how many."""
+    `older_than` ago; younger ones may belong to a run still going. Returns how many. Through
+    boto3: obstore cannot list multipart uploads."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from data_platform.s3sync.remote import RemoteError
+
+    client = remote.boto3()
     aborted = 0
     paginator = client.get_paginator("list_multipart_uploads")
     cutoff = datetime.now(UTC) - older_than
-    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-        for upload in page.get("Uploads", ()):
-            if upload["Key"] in keys and upload["Initiated"] <= cutoff:
-                client.abort_multipart_upload(
-                    Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
-                )
-                aborted += 1
+    try:
+        for page in paginator.paginate(Bucket=remote.bucket, Prefix=prefix):
+            for upload in page.get("Uploads", ()):
+                if upload["Key"] in keys and upload["Initiated"] <= cutoff:
+                    client.abort_multipart_upload(
+                        Bucket=remote.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                    )
+                    aborted += 1
+    except (BotoCoreError, ClientError) as exc:
+        raise RemoteError(str(exc)) from exc
     if aborted:
         log.info("aborted %d unfinished multipart upload(s) under %s", aborted, prefix)
     return aborted

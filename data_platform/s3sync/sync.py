@@ -7,12 +7,13 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from data_platform.core.aws import S3Connection
 from data_platform.core.objectstore import ObjectInfo
 from data_platform.s3sync.budget import DEFAULT_MEMORY_BUDGET, ByteBudget
 from data_platform.s3sync.compare import IdentityChecker, SameSizePair
@@ -41,12 +42,14 @@ from data_platform.s3sync.leftovers import (
     remove_temp_files,
 )
 from data_platform.s3sync.progress import Progress, human_bytes
+from data_platform.s3sync.remote import Remote
 from data_platform.s3sync.transfer import Transfers
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_WORKERS = 16  # real S3 is latency-bound: ~16 requests in flight
+STOP_GRACE_SECONDS = 3.0  # how long a stop waits for transfers to clean up themselves
 
 
 @dataclass
@@ -93,12 +96,13 @@ Job = tuple[str, int, str, Callable[[Transfers], int]]  # (name, size, key, work
 def _execute(
     jobs: list[Job],
     report: SyncReport,
-    client: Any,
-    bucket: str,
+    remote: Remote,
     cache: HashCache,
     options: SyncOptions,
+    clean_up_stalled: Callable[[set[str]], None],
 ) -> None:
-    """Plan only (dry run) or run the jobs concurrently; failures are recorded by name."""
+    """Plan only (dry run) or run the jobs concurrently; failures are recorded by name.
+    `clean_up_stalled(keys)` removes what transfers stuck in a request on a stop leave behind."""
     try:
         if options.dry_run:
             report.planned = [(report.direction, key) for _, _, key, _ in jobs]
@@ -109,37 +113,40 @@ def _execute(
         progress = Progress(report.direction, len(jobs), total, enabled=options.progress_enabled)
         workers = max(1, options.workers)
         cancelled = threading.Event()
-        with (
-            ThreadPoolExecutor(workers, thread_name_prefix="s3sync-part") as part_pool,
-            ThreadPoolExecutor(workers, thread_name_prefix="s3sync-file") as file_pool,
-        ):
-            memory = ByteBudget(options.memory_budget)
-            transfers = Transfers(
-                client, bucket, options.policy, cache, progress, part_pool, memory, cancelled
-            )
-            futures: dict[Future[int], str] = {}
-            try:
-                # Submitting inside the try: a signal that lands while jobs are being handed out
-                # (the first may already be running) still cancels them.
-                for name, _, _, work in jobs:
-                    futures[file_pool.submit(work, transfers)] = name
-                for future in as_completed(futures):
-                    _record(report, futures[future], future)
-                    progress.file_done()
-            except BaseException:
-                # Ctrl-C or SIGTERM: transfers in flight stop at their next block and clean up
-                # (temporary files removed, multipart uploads aborted) before we exit.
-                unfinished = sum(not future.done() for future in futures)
-                cancelled.set()
-                # The lean client fails requests in flight now; boto3 waits out its timeouts.
-                interrupt = getattr(client, "interrupt", None)
-                if interrupt is not None:
-                    interrupt()
-                progress.close()
-                log.warning("stopping: %d transfer(s) in flight clean up first", unfinished)
-                file_pool.shutdown(wait=True, cancel_futures=True)
-                raise
+        part_pool = ThreadPoolExecutor(workers, thread_name_prefix="s3sync-part")
+        file_pool = ThreadPoolExecutor(workers, thread_name_prefix="s3sync-file")
+        memory = ByteBudget(options.memory_budget)
+        transfers = Transfers(remote, options.policy, cache, progress, part_pool, memory, cancelled)
+        futures: dict[Future[int], tuple[str, str]] = {}
+        try:
+            # Submitting inside the try: a signal that lands while jobs are being handed out
+            # (the first may already be running) still cancels them.
+            for name, _, key, work in jobs:
+                futures[file_pool.submit(work, transfers)] = (name, key)
+            for future in as_completed(futures):
+                _record(report, futures[future][0], future)
+                progress.file_done()
+        except BaseException:
+            # Ctrl-C or SIGTERM: transfers in flight stop at their next block and clean up
+            # (temporary files removed, multipart uploads aborted) before we exit. One stuck in
+            # a stalled request (obstore's calls cannot be interrupted) is not waited for:
+            # after a short grace, what it leaves is cleaned up from here.
+            unfinished = sum(not future.done() for future in futures)
+            cancelled.set()
             progress.close()
+            log.warning("stopping: %d transfer(s) in flight clean up first", unfinished)
+            for pool in (file_pool, part_pool):
+                pool.shutdown(wait=False, cancel_futures=True)
+            _, stalled = wait(futures, timeout=STOP_GRACE_SECONDS)
+            if stalled:
+                log.warning(
+                    "%d transfer(s) stalled in a request; cleaning up after them", len(stalled)
+                )
+                clean_up_stalled({futures[future][1] for future in stalled})
+            raise
+        for pool in (file_pool, part_pool):
+            pool.shutdown(wait=True)
+        progress.close()
     finally:
         if not options.dry_run:  # a dry run writes nothing anywhere, not even the cache
             cache.save()
@@ -161,18 +168,24 @@ def check_upload_dir(local_dir: Path) -> None:
 
 
 def upload_directory(
-    client: Any, local_dir: Path, bucket: str, prefix: str, options: SyncOptions | None = None
+    connection: S3Connection | Any,
+    local_dir: Path,
+    bucket: str,
+    prefix: str,
+    options: SyncOptions | None = None,
 ) -> SyncReport:
-    """Upload every file under `local_dir` to s3://bucket/prefix/<relative path>."""
+    """Upload every file under `local_dir` to s3://bucket/prefix/<relative path>
+    (`connection`: a `core.aws.S3Connection`, or a boto3 S3 client to take it from)."""
     options = options or SyncOptions()
     started = time.monotonic()
     local_dir = Path(local_dir)
     check_upload_dir(local_dir)
     prefix = normalize_prefix(prefix)
     report = SyncReport("upload", dry_run=options.dry_run)
+    bucket_remote = Remote(connection, bucket)
     with ThreadPoolExecutor(1, thread_name_prefix="s3sync-scan") as scanner:
         scan = scanner.submit(scan_local_dir, local_dir)  # overlaps the listing
-        remote = list_remote(client, bucket, prefix)  # also proves the bucket exists
+        remote = list_remote(bucket_remote, prefix)  # also proves the bucket exists
         files, problems = scan.result()
     report.failures.extend(problems)
 
@@ -184,25 +197,31 @@ def upload_directory(
         if (remote_object := remote.get(key_for(prefix, file.relative))) is not None
         and remote_object.size == file.size
     ]
-    checker = IdentityChecker(client, bucket, options.policy, cache, options.workers)
+    checker = IdentityChecker(bucket_remote, options.policy, cache, options.workers)
     keyed = [(key_for(prefix, file.relative), file.relative, file) for file in files]
     pending = _without_identical(keyed, checker.identical(pairs), report)
     jobs = [
         (file.relative, file.size, key_for(prefix, file.relative), _upload_job(file, prefix))
         for file in pending
     ]
-    if jobs and not options.dry_run:
-        _abort_stale_uploads(client, bucket, prefix, {key for _, _, key, _ in jobs}, options)
-    _execute(jobs, report, client, bucket, cache, options)
+    # Only multipart-sized files leave unfinished uploads behind; looking for them needs boto3
+    # (obstore cannot list them), ~0.4 s a run that plain PUTs do not pay.
+    multipart_keys = {key for _, size, key, _ in jobs if options.policy.is_multipart(size)}
+    if multipart_keys and not options.dry_run:
+        _abort_stale_uploads(bucket_remote, prefix, multipart_keys, options)
+    _execute(jobs, report, bucket_remote, cache, options, _aborter(bucket_remote, prefix))
     report.seconds = time.monotonic() - started
     return report
 
 
-def _abort_stale_uploads(
-    client: Any, bucket: str, prefix: str, keys: set[str], options: SyncOptions
-) -> None:
+def _aborter(remote: Remote, prefix: str) -> Callable[[set[str]], None]:
+    """Aborts every unfinished multipart upload to the given keys (uploads stuck on a stop)."""
+    return lambda keys: abort_stale_uploads(remote, prefix, keys, timedelta(0))
+
+
+def _abort_stale_uploads(remote: Remote, prefix: str, keys: set[str], options: SyncOptions) -> None:
     try:
-        abort_stale_uploads(client, bucket, prefix, keys, options.stale_upload_age)
+        abort_stale_uploads(remote, prefix, keys, options.stale_upload_age)
     except request_errors() as exc:  # e.g. no s3:ListBucketMultipartUploads
         log.warning("could not look for unfinished uploads under %s: %s", prefix, exc)
 
@@ -245,16 +264,22 @@ def _check_download_dir(local_dir: Path) -> None:
 
 
 def download_prefix(
-    client: Any, bucket: str, prefix: str, local_dir: Path, options: SyncOptions | None = None
+    connection: S3Connection | Any,
+    bucket: str,
+    prefix: str,
+    local_dir: Path,
+    options: SyncOptions | None = None,
 ) -> SyncReport:
-    """Download every object under s3://bucket/prefix into `local_dir`, keeping relative paths."""
+    """Download every object under s3://bucket/prefix into `local_dir`, keeping relative paths
+    (`connection`: a `core.aws.S3Connection`, or a boto3 S3 client to take it from)."""
+    bucket_remote = Remote(connection, bucket)
     options = options or SyncOptions()
     started = time.monotonic()
     local_dir = Path(local_dir)
     _check_download_dir(local_dir)
     prefix = normalize_prefix(prefix)
     report = SyncReport("download", dry_run=options.dry_run)
-    remote = list_remote(client, bucket, prefix)
+    remote = list_remote(bucket_remote, prefix)
     if local_dir.is_dir() and not options.dry_run:
         remove_temp_files(local_dir)
 
@@ -282,13 +307,15 @@ def download_prefix(
         if stat.st_size == remote_object.size and not os.path.isdir(target):
             pairs.append(SameSizePair(relative, target, stat, remote_object))
 
-    checker = IdentityChecker(client, bucket, options.policy, cache, options.workers)
+    checker = IdentityChecker(bucket_remote, options.policy, cache, options.workers)
     keyed = [(item[0].key, item[2], item) for item in wanted]
     pending = _without_identical(keyed, checker.identical(pairs), report)
 
     if pending and not options.dry_run:
         local_dir.mkdir(parents=True, exist_ok=True)
     jobs = [(rel, obj.size, obj.key, _download_job(obj, path, rel)) for obj, path, rel in pending]
-    _execute(jobs, report, client, bucket, cache, options)
+    _execute(
+        jobs, report, bucket_remote, cache, options, lambda _keys: remove_temp_files(local_dir)
+    )
     report.seconds = time.monotonic() - started
     return report

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import mimetypes
 import os
 import threading
+from collections.abc import Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,9 @@ from data_platform.s3sync.hashcache import HashCache, file_signature, now_ns
 from data_platform.s3sync.hashing import Digests, PartPolicy
 from data_platform.s3sync.inventory import Cancelled, LocalFile
 from data_platform.s3sync.progress import Progress
+from data_platform.s3sync.remote import Remote
+
+PART_CONCURRENCY = 4  # parts of one file in flight; files run in parallel too
 
 
 class ChangedWhileUploading(Exception):
@@ -28,10 +31,6 @@ class ChangedWhileUploading(Exception):
 
     def __str__(self) -> str:
         return "changed while it was uploaded; nothing was stored, run the sync again"
-
-
-def _content_md5(digest: bytes) -> str:
-    return base64.b64encode(digest).decode()
 
 
 def _content_type(name: str) -> str:
@@ -59,8 +58,7 @@ class Transfers:
 
     def __init__(
         self,
-        client: Any,
-        bucket: str,
+        remote: Remote,
         policy: PartPolicy,
         cache: HashCache,
         progress: Progress,
@@ -68,8 +66,7 @@ class Transfers:
         memory: ByteBudget,
         cancelled: threading.Event,
     ) -> None:
-        self.client = client
-        self.bucket = bucket
+        self.remote = remote
         self.policy = policy
         self.cache = cache
         self.progress = progress
@@ -85,7 +82,7 @@ class Transfers:
     # -- upload -----------------------------------------------------------------------------
 
     def upload(self, file: LocalFile, key: str) -> int:
-        """Upload `file` to `key`; returns bytes sent. Raises OSError / botocore errors."""
+        """Upload `file` to `key`; returns bytes sent. Raises OSError / S3 errors."""
         if self.policy.is_multipart(file.size):
             return self._upload_multipart(file, key)
         started = now_ns()
@@ -94,26 +91,14 @@ class Transfers:
             with open(file.path, "rb") as handle:
                 data = handle.read()
                 _check_unchanged(file, os.fstat(handle.fileno()))
-            digest = hashlib.md5(data)
-            self.client.put_object(
-                Bucket=self.bucket,
-                Key=key,
-                Body=data,
-                ContentMD5=_content_md5(digest.digest()),
-                # Stored with the object: a download checks it instead of computing the MD5.
-                ChecksumAlgorithm="CRC32",
-                ContentType=_content_type(file.path.name),
-                Metadata={METADATA_MD5: digest.hexdigest()},
-            )
+            digest = hashlib.md5(data).hexdigest()
+            # The server checks the body against the SHA-256 sent with it (the store's
+            # checksum setting), and our `md5` metadata lets a download check without the ETag.
+            self.remote.put(key, data, self._attributes(file, digest), use_multipart=False)
         self.progress.add_bytes(len(data))
         with contextlib.suppress(OSError):
             remember_if_unchanged(
-                self.cache,
-                file.relative,
-                file.path,
-                file.stat,
-                Digests(digest.hexdigest()),
-                started,
+                self.cache, file.relative, file.path, file.stat, Digests(digest), started
             )
         return len(data)
 
@@ -121,56 +106,34 @@ class Transfers:
         part_size = self.policy.part_size_for(file.size)
         # The whole-file MD5 goes into metadata at creation, so it is needed before any part.
         digests = local_digests(file.relative, file.path, file.stat, [part_size], self.cache)
-        upload_id = self.client.create_multipart_upload(
-            Bucket=self.bucket,
-            Key=key,
-            ContentType=_content_type(file.path.name),
-            Metadata={METADATA_MD5: digests.md5},
-        )["UploadId"]
-        offsets = range(0, max(file.size, 1), part_size)
-        futures = [
-            self.part_pool.submit(
-                self._upload_part, file.path, key, upload_id, number, offset, part_size
-            )
-            for number, offset in enumerate(offsets, start=1)
-        ]
-        try:
-            parts = wait_all(futures)
-            self._check_cancelled()
-            _check_unchanged(file, os.stat(file.path))  # parts were read at different times
-            self.client.complete_multipart_upload(
-                Bucket=self.bucket,
-                Key=key,
-                UploadId=upload_id,
-                MultipartUpload={
-                    "Parts": [{"ETag": etag, "PartNumber": n} for n, etag, _, _ in parts]
-                },
-            )
-        except BaseException:
-            with contextlib.suppress(Exception):
-                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
-            raise
-        return sum(length for _, _, _, length in parts)
+        # obstore uploads the parts (up to PART_CONCURRENCY at once) and aborts the upload when
+        # the chunk source raises: on a stop (Cancelled) or a file that changed meanwhile.
+        self.remote.put(
+            key,
+            self._parts(file, part_size),
+            self._attributes(file, digests.md5),
+            use_multipart=True,
+            chunk_size=part_size,
+            max_concurrency=PART_CONCURRENCY,
+        )
+        return file.size
 
-    def _upload_part(
-        self, path: Path, key: str, upload_id: str, number: int, offset: int, part_size: int
-    ) -> tuple[int, str, bytes, int]:
-        with self.memory.reserve(part_size):
-            self._check_cancelled()
-            with open(path, "rb") as handle:
-                handle.seek(offset)
+    def _parts(self, file: LocalFile, part_size: int) -> Iterator[bytes]:
+        with open(file.path, "rb") as handle:
+            while True:
+                self._check_cancelled()
                 data = handle.read(part_size)
-            digest = hashlib.md5(data).digest()
-            response = self.client.upload_part(
-                Bucket=self.bucket,
-                Key=key,
-                UploadId=upload_id,
-                PartNumber=number,
-                Body=data,
-                ContentMD5=_content_md5(digest),
-            )
-        self.progress.add_bytes(len(data))
-        return number, response["ETag"], digest, len(data)
+                if not data:
+                    break
+                self.progress.add_bytes(len(data))
+                yield data
+            # Parts were read at different times: the last word before the upload completes.
+            _check_unchanged(file, os.fstat(handle.fileno()))
+            self._check_cancelled()
+
+    @staticmethod
+    def _attributes(file: LocalFile, md5: str) -> dict[str, str]:
+        return {"Content-Type": _content_type(file.path.name), METADATA_MD5: md5}
 
     def download(self, remote: ObjectInfo, target: Path, relative: str) -> int:
         return self.downloader.download(remote, target, relative)

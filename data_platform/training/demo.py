@@ -1,6 +1,6 @@
-"""Demo step: bootstrap the seed's bucket, write samples for two tasks through the seed's API
-(a few with planted PII, masked on write), then `training stats`, `export --split` and `validate`
-as a user would run them, and check the results."""
+"""Demo step: bootstrap the seed's bucket (on moto), write samples for two tasks through the
+seed's API (a few with planted PII, masked on write), then `training stats`, `export --split` and
+`validate` as a user would run them, and check the results."""
 
 from __future__ import annotations
 
@@ -42,15 +42,27 @@ def masked_values(backend: Any, task: str) -> int:
     )
 
 
-def run_demo(ctx: DemoContext) -> None:
-    from data_platform.training import S3StorageBackend
+def bootstrap_on_moto(ctx: DemoContext) -> None:
+    """bootstrap-bucket sets a public-access block and lifecycle rules, which SeaweedFS (the
+    stack's S3) answers NotImplemented: it is shown on a moto server started for this step."""
+    from data_platform.devstack import start_moto_server
 
-    where = ["--endpoint-url", ctx.s3_endpoint]
-    ctx.run_cli("training", "bootstrap-bucket", "--bucket", BUCKET, *where)
-    again = ctx.run_cli("training", "bootstrap-bucket", "--bucket", BUCKET, *where)
+    moto = start_moto_server()
+    try:
+        where = ["--endpoint-url", moto.endpoint_url]
+        ctx.run_cli("training", "bootstrap-bucket", "--bucket", BUCKET, *where)
+        again = ctx.run_cli("training", "bootstrap-bucket", "--bucket", BUCKET, *where)
+    finally:
+        moto.stop()
     if "nothing changed" not in again.stdout:
         raise DemoFailure("a second bootstrap-bucket changed the bucket again")
 
+
+def run_demo(ctx: DemoContext) -> None:
+    from data_platform.training import S3StorageBackend
+
+    bootstrap_on_moto(ctx)
+    ctx.s3_client().create_bucket(Bucket=BUCKET)
     backend = S3StorageBackend(BUCKET, PREFIX, client=ctx.s3_client())
     written = WRITTEN
     masked = 0
@@ -66,7 +78,7 @@ def run_demo(ctx: DemoContext) -> None:
     if masked != 2 * len(PLANTED):
         raise DemoFailure(f"expected {2 * len(PLANTED)} masked PII values, found {masked}")
 
-    bucket = ["--bucket", BUCKET, *where]
+    bucket = ["--bucket", BUCKET, "--endpoint-url", ctx.s3_endpoint]
     stats = json.loads(ctx.run_cli("training", "stats", "--json", *bucket).stdout)
     counted = {task: entry["samples"] for task, entry in stats["tasks"].items()}
     if counted != written:

@@ -111,7 +111,7 @@ def served_demo(
         )
     finally:
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGINT)  # the CLI stops Dagit, Postgres and moto
+            os.killpg(process.pid, signal.SIGINT)  # the CLI stops Dagit, Postgres and SeaweedFS
             try:
                 process.wait(timeout=120)
             except subprocess.TimeoutExpired:

@@ -1,4 +1,5 @@
-"""AWS sessions against the moto server (which serves STS on the S3 URL)."""
+"""AWS sessions against the moto server: SeaweedFS has no STS, so these tests store their probe
+object in moto too (moto serves STS on the S3 URL)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,16 @@ import pytest
 from click.testing import CliRunner
 
 from data_platform.core import aws
-from data_platform.core.aws import AwsAuthError, AwsSettings, login, make_client, open_session
+from data_platform.core.aws import (
+    AwsAuthError,
+    AwsSettings,
+    S3Connection,
+    botocore_provider,
+    login,
+    make_client,
+    open_session,
+    s3_connection,
+)
 from data_platform.core.aws_cli import aws as aws_group
 
 SERIAL = "arn:aws:iam::123456789012:mfa/analyst"
@@ -26,8 +36,13 @@ MOTO_TOKEN_START = "AQoEXAMPLEH4aoAH0gNCAPyJxz4BlCFF"
 
 
 @pytest.fixture
-def settings(aws_env: dict[str, str], s3_endpoint: str) -> AwsSettings:
-    return AwsSettings(region="us-east-1", endpoint_url=s3_endpoint, mfa_serial=SERIAL)
+def settings(aws_env: dict[str, str], moto_endpoint: str) -> AwsSettings:
+    return AwsSettings(region="us-east-1", endpoint_url=moto_endpoint, mfa_serial=SERIAL)
+
+
+@pytest.fixture
+def bucket(moto_bucket: str) -> str:
+    return moto_bucket  # where the STS credentials are accepted
 
 
 def move_clock(monkeypatch: pytest.MonkeyPatch, ahead: timedelta) -> None:
@@ -185,8 +200,39 @@ def test_running_session_picks_up_a_renewed_login_then_fails_clearly_once_expire
         put_and_read(session, settings, bucket)
 
 
-def test_assume_role_without_mfa(aws_env: dict[str, str], s3_endpoint: str, bucket: str) -> None:
-    settings = AwsSettings(region="us-east-1", endpoint_url=s3_endpoint, role_arn=ROLE)
+def test_object_store_signs_with_the_renewed_session(
+    settings: AwsSettings, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """obstore gets botocore's refreshing credentials through its provider hook: asking it late
+    in a run renews the session (obstore asking again is test_objectstore's)."""
+    from data_platform.core.objectstore_s3 import S3ObjectStore
+
+    login(AwsSettings(**{**vars(settings), "mfa_token_code": CODE}))
+    session = open_session(settings)
+    credentials = session.get_credentials()
+    connection = S3Connection("us-east-1", botocore_provider(credentials), settings.endpoint_url)
+    store = S3ObjectStore(connection, bucket)
+    store.put("probe.txt", b"before")
+    assert connection.credentials()["expires_at"] is not None  # obstore must ask again
+
+    move_clock(monkeypatch, timedelta(minutes=55))
+    login(AwsSettings(**{**vars(settings), "mfa_token_code": CODE, "mfa_duration_seconds": 7200}))
+    assert credentials.refresh_needed()
+    connection.credentials()
+    assert not credentials.refresh_needed()  # the provider renewed the session
+    store.put("probe.txt", b"after")
+    assert store.get("probe.txt") == b"after"
+
+
+def test_s3_connection_from_environment_keys_needs_no_boto3(aws_env: dict[str, str]) -> None:
+    connection = s3_connection(AwsSettings(endpoint_url="http://127.0.0.1:9"))
+    assert (connection.region, connection.endpoint_url) == ("us-east-1", "http://127.0.0.1:9")
+    assert connection.credentials()["access_key_id"] == aws_env["AWS_ACCESS_KEY_ID"]
+    assert aws_env["AWS_SECRET_ACCESS_KEY"] not in repr(connection)
+
+
+def test_assume_role_without_mfa(aws_env: dict[str, str], moto_endpoint: str, bucket: str) -> None:
+    settings = AwsSettings(region="us-east-1", endpoint_url=moto_endpoint, role_arn=ROLE)
     session = open_session(settings)
     identity = make_client(session, "sts", settings).get_caller_identity()
     assert identity["Arn"] == "arn:aws:sts::123456789012:assumed-role/production/data-platform"
@@ -209,8 +255,10 @@ def test_role_is_reassumed_with_the_mfa_session_before_it_expires(
     assert renewed_key != first_key
 
 
-def test_login_command_prints_expiry_and_no_secret(settings: AwsSettings, s3_endpoint: str) -> None:
-    args = ["login", "--endpoint-url", s3_endpoint, "--mfa-serial", SERIAL]
+def test_login_command_prints_expiry_and_no_secret(
+    settings: AwsSettings, moto_endpoint: str
+) -> None:
+    args = ["login", "--endpoint-url", moto_endpoint, "--mfa-serial", SERIAL]
     result = CliRunner().invoke(aws_group, [*args, "--mfa-token-code", CODE])
     assert result.exit_code == 0, result.output
     assert "expires at" in result.output

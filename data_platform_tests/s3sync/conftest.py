@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from data_platform.s3sync import PartPolicy, SyncOptions
+from data_platform_tests.faulty_proxy import Faults, FaultyProxy
 
-# Moto (like S3) refuses parts under 5 MiB, so the smallest real multipart setting is 5 MiB.
+# S3 (and SeaweedFS) refuse parts under 5 MiB, so the smallest real multipart setting is 5 MiB.
 SMALL_MULTIPART = PartPolicy(threshold=5 * 2**20, part_size=5 * 2**20)
 
 SAMPLE_TREE = {
@@ -23,15 +25,12 @@ SAMPLE_TREE = {
 
 
 class CountingClient:
-    """A real boto3 client plus a tally of the operations it called."""
+    """A client whose requests go through a proxy that tallies the S3 operations the server
+    received (the sync talks through obstore; `client` carries endpoint and credentials)."""
 
-    def __init__(self, client) -> None:
-        self.client = client
-        self.calls: Counter[str] = Counter()
-        client.meta.events.register("before-call.s3", self._count)
-
-    def _count(self, model, **_: object) -> None:
-        self.calls[model.name] += 1
+    def __init__(self, proxy: FaultyProxy) -> None:
+        self.client = s3_client_for(proxy.endpoint_url)
+        self.calls: Counter[str] = proxy.faults.calls
 
 
 def s3_client_for(endpoint_url: str):
@@ -50,8 +49,9 @@ def s3_client_for(endpoint_url: str):
 
 
 @pytest.fixture
-def counting(s3_endpoint: str) -> CountingClient:
-    return CountingClient(s3_client_for(s3_endpoint))
+def counting(s3_endpoint: str) -> Iterator[CountingClient]:
+    with FaultyProxy(s3_endpoint, Faults()) as proxy:
+        yield CountingClient(proxy)
 
 
 @pytest.fixture

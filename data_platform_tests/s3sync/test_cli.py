@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from data_platform.core.s3http import crc32_header
 from data_platform.s3sync.cli import s3
 from data_platform_tests.s3sync.conftest import SAMPLE_TREE, bucket_contents, write_tree
 
@@ -105,25 +104,3 @@ def test_real_process(
     assert result.stdout.strip().startswith("uploaded 1, skipped 0, failed 0")
     assert result.stderr == ""  # no progress bar when stderr is not a terminal
     assert bucket_contents(s3_client, bucket) == {"p/x/y.csv": b"1,2\n"}
-
-
-def test_upload_stores_a_crc32_and_download_checks_it(
-    run, tmp_path: Path, s3_client, bucket: str
-) -> None:
-    """The lean client's side of the CRC32 check (the boto3 side: test_download_checks)."""
-    data = os.urandom(50_000)
-    write_tree(tmp_path / "src", {"a.bin": data})
-    up = run("upload", "--local-dir", str(tmp_path / "src"), "--bucket", bucket, "--prefix", "d")
-    assert up.exit_code == 0, up.output
-    head = s3_client.head_object(Bucket=bucket, Key="d/a.bin", ChecksumMode="ENABLED")
-    assert head["ChecksumCRC32"] == crc32_header(data)
-    wrong = crc32_header(data + b"!")
-    s3_client.put_object(
-        Bucket=bucket, Key="d/bad.bin", Body=data, ChecksumCRC32=wrong, ChecksumAlgorithm="CRC32"
-    )
-    target = tmp_path / "dst"
-    down = run("download", "--local-dir", str(target), "--bucket", bucket, "--prefix", "d")
-    assert down.exit_code != 0
-    assert "bad.bin" in down.output and "CRC32" in down.output
-    assert sorted(os.listdir(target)) == ["a.bin"]  # no temporary file, no bad.bin
-    assert (target / "a.bin").read_bytes() == data

@@ -19,6 +19,7 @@ from data_platform_tests.s3sync.conftest import (
     bucket_contents,
     read_tree,
     rewrite_keeping_times,
+    s3_client_for,
     write_tree,
 )
 
@@ -33,6 +34,26 @@ def test_upload_keeps_relative_paths_under_prefix(
     assert bucket_contents(s3_client, bucket) == {
         f"data/{name}": content for name, content in SAMPLE_TREE.items()
     }
+
+
+def test_upload_of_a_local_store_folder_leaves_out_its_bookkeeping(
+    tmp_path: Path, s3_client, bucket: str, options: SyncOptions
+) -> None:
+    from data_platform.core.objectstore_local import LocalObjectStore
+
+    store = LocalObjectStore(tmp_path / "training")
+    store.put("qa/2026/01/02/a.jsonl", b"{}\n", {"sample-count": "1"})
+    assert (tmp_path / "training" / ".objectstore").is_dir()
+    (tmp_path / "training" / "qa" / ".objectstore").mkdir()  # only the root's is bookkeeping
+    (tmp_path / "training" / "qa" / ".objectstore" / "x").write_bytes(b"x")
+
+    report = upload_directory(s3_client, tmp_path / "training", bucket, "t", options)
+
+    assert report.ok
+    assert sorted(bucket_contents(s3_client, bucket)) == [
+        "t/qa/.objectstore/x",
+        "t/qa/2026/01/02/a.jsonl",
+    ]
 
 
 @pytest.mark.parametrize("prefix", ["data/", "/data", ""])
@@ -187,19 +208,20 @@ def test_unreadable_entries_fail_by_name_and_the_rest_still_go(
     assert set(bucket_contents(s3_client, bucket)) == {f"data/{name}" for name in SAMPLE_TREE}
 
 
-def test_keys_escaping_the_local_dir_are_refused(
-    tmp_path: Path, s3_client, bucket: str, options: SyncOptions
+def test_keys_that_cannot_be_file_paths_stop_the_download_before_anything_is_written(
+    tmp_path: Path, moto_endpoint: str, moto_bucket: str, options: SyncOptions
 ) -> None:
+    # AWS stores such a key; SeaweedFS refuses it, moto keeps it as AWS does. obstore refuses to
+    # list it at all, so the whole download stops with one clear line and writes nothing.
+    s3_client, bucket = s3_client_for(moto_endpoint), moto_bucket
     s3_client.put_object(Bucket=bucket, Key="data/ok.txt", Body=b"ok")
     s3_client.put_object(Bucket=bucket, Key="data/../escape.txt", Body=b"evil")
     listed = {item["Key"] for item in s3_client.list_objects_v2(Bucket=bucket)["Contents"]}
     assert "data/../escape.txt" in listed  # the server kept the key as is
 
-    report = download_prefix(s3_client, bucket, "data", tmp_path / "dst", options)
-
-    assert [failure.name for failure in report.failures] == ["data/../escape.txt"]
-    assert "refusing" in report.failures[0].reason
-    assert read_tree(tmp_path) == {"dst/ok.txt": b"ok"}
+    with pytest.raises(SyncError, match=r"data/\.\./escape\.txt.*cannot be a file path"):
+        download_prefix(s3_client, bucket, "data", tmp_path / "dst", options)
+    assert read_tree(tmp_path) == {}
 
 
 def test_failed_download_leaves_no_partial_file(
@@ -245,16 +267,16 @@ def test_a_short_write_fails_the_download_instead_of_leaving_a_hole(
 
 
 def test_transfer_errors_read_as_advice(s3_client, bucket: str) -> None:
-    from botocore.exceptions import ClientError
-
     from data_platform.s3sync.inventory import describe_transfer_error
+    from data_platform.s3sync.remote import Remote, RemoteError
 
     s3_client.put_object(Bucket=bucket, Key="a", Body=b"a")
-    with pytest.raises(ClientError) as changed:
-        s3_client.get_object(Bucket=bucket, Key="a", IfMatch='"0123"')
+    remote = Remote(s3_client, bucket)
+    with pytest.raises(RemoteError) as changed:
+        remote.get("a", "0123", 0, 1, whole=True)
     assert describe_transfer_error(changed.value).startswith(
         "PreconditionFailed: the object changed"
     )
-    with pytest.raises(ClientError) as gone:
-        s3_client.get_object(Bucket=bucket, Key="missing")
+    with pytest.raises(RemoteError) as gone:
+        remote.get("missing", "0123", 0, 1, whole=True)
     assert "deleted since it was listed" in describe_transfer_error(gone.value)

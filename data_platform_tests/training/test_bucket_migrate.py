@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import pytest
+
 from data_platform.s3sync import SyncOptions
 from data_platform.training import LocalStorageBackend, S3StorageBackend
 from data_platform.training.bucket import LIFECYCLE_RULE_ID, bootstrap_bucket
@@ -20,7 +22,15 @@ def read_settings(client, bucket: str) -> tuple:
     return encryption["Rules"], block, rules
 
 
-def test_bootstrap_creates_and_configures_then_changes_nothing(s3_client) -> None:
+@pytest.fixture
+def admin_client(moto_endpoint: str):
+    """Bucket administration on moto: SeaweedFS answers NotImplemented to public-access blocks
+    and lifecycle rules."""
+    return make_s3_client(moto_endpoint)
+
+
+def test_bootstrap_creates_and_configures_then_changes_nothing(admin_client) -> None:
+    s3_client = admin_client
     bucket = f"test-{uuid.uuid4().hex[:16]}"
     dry = bootstrap_bucket(s3_client, bucket, dry_run=True)
     assert [name for name, _ in dry.calls] == [
@@ -52,7 +62,10 @@ def test_bootstrap_creates_and_configures_then_changes_nothing(s3_client) -> Non
     assert read_settings(s3_client, bucket) == (rules, block, lifecycle)
 
 
-def test_bootstrap_fixes_only_what_differs_and_keeps_other_rules(s3_client, bucket: str) -> None:
+def test_bootstrap_fixes_only_what_differs_and_keeps_other_rules(
+    admin_client, moto_bucket: str
+) -> None:
+    s3_client, bucket = admin_client, moto_bucket
     other = {
         "ID": "expire-tmp",
         "Status": "Enabled",

@@ -18,6 +18,7 @@ from data_platform.training import (
     TrainingError,
     backend_from_env,
 )
+from data_platform_tests.conftest import make_s3_client
 
 KOREAN = {
     "input": {"text": "서울특별시 강남구 역삼동 아파트 매매 계약서"},
@@ -55,7 +56,8 @@ def test_layout_and_locations(backend: SampleStore, tmp_path: Path) -> None:
     if isinstance(backend, S3StorageBackend):
         pattern = rf"s3://{backend.bucket_name}/training/pdf_extraction/2026/02/09/{ID}\.jsonl"
         raw_key = location.removeprefix(f"s3://{backend.bucket_name}/")
-        assert backend.store._client.head_object(Bucket=backend.bucket_name, Key=raw_key)
+        s3_client = make_s3_client(backend.store.connection.endpoint_url)
+        assert s3_client.head_object(Bucket=backend.bucket_name, Key=raw_key)
     else:
         pattern = rf"{tmp_path}/training/pdf_extraction/2026/02/09/{ID}\.jsonl"
         assert Path(location).is_file()

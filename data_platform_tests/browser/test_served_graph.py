@@ -87,6 +87,9 @@ def test_silver_partition_shows_row_count_and_columns(
     page.get_by_text("dagster/row_count").first.wait_for()
     page.screenshot(path=str(tmp_path / "partition.png"), full_page=True)
     expect(page.get_by_text(re.compile(f"^({rows}|{rows:,})$")).first).to_be_visible()
+    page.goto(asset_url(silver))  # the columns are the definition's, on the asset's overview
+    page.get_by_text("record_id", exact=True).first.wait_for()
+    page.screenshot(path=str(tmp_path / "columns.png"), full_page=True)
     for column in ("record_id", "price_krw", "contract_date"):
         expect(page.get_by_text(column, exact=True).first).to_be_visible()
 
@@ -96,8 +99,11 @@ def test_automation_page_lists_the_automation_conditions(
 ) -> None:
     automated = [node for node in asset_nodes(served_demo.url) if node.automation_condition]
     assert automated, "no asset has an automation condition"
+    from data_platform.definitions import AUTOMATION_SENSOR, HOT_TIERS_SENSOR
+
     page.goto("/automation")
-    page.get_by_text("default_automation_condition_sensor").first.wait_for()
+    page.get_by_text(AUTOMATION_SENSOR, exact=True).first.wait_for()
+    expect(page.get_by_text(HOT_TIERS_SENSOR, exact=True).first).to_be_visible()
     page.screenshot(path=str(tmp_path / "automation.png"))
     page.goto(f"{asset_url(automated[0])}?view=automation")
     page.get_by_text(automated[0].automation_condition or "", exact=False).first.wait_for()
@@ -124,7 +130,7 @@ def test_training_samples_show_their_observed_count(
     (node,) = [n for n in samples if task in n.path.split("/")]
     page.goto(asset_url(node))
     page.get_by_text("Latest observation").first.wait_for()
-    page.get_by_text("samples", exact=True).last.wait_for()  # the metadata table's key
+    page.get_by_text("Row count", exact=True).first.wait_for()  # dagster/row_count
     page.screenshot(path=str(tmp_path / "samples.png"), full_page=True)
     expect(page.get_by_text("Never observed")).to_have_count(0)
     expect(page.get_by_text(str(WRITTEN[task]), exact=True).first).to_be_visible()

@@ -340,6 +340,7 @@ class S3Connection:
     region: str
     credentials: Callable[[], dict[str, Any]] = field(repr=False)
     endpoint_url: str | None = None  # None: AWS itself
+    max_retries: int | None = None  # None: obstore's default (retries with backoff)
 
     @classmethod
     def from_boto3_client(cls, client: Any) -> S3Connection:
@@ -364,6 +365,8 @@ class S3Connection:
         options: dict[str, Any] = {}
         if checksum is not None:
             options["checksum_algorithm"] = checksum
+        if self.max_retries is not None:
+            options["retry_config"] = {"max_retries": self.max_retries}
         if self.endpoint_url is not None:
             options["endpoint"] = self.endpoint_url
             options["virtual_hosted_style_request"] = False

@@ -14,6 +14,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from data_platform.core.aws import S3Connection, static_provider
 from data_platform.core.objectstore import ObjectStoreError, object_store_from_url
 from data_platform.resources import AwsSessionResource
 from data_platform.tiers import compact_month, read_changes, run_compaction
@@ -97,18 +98,13 @@ def test_an_outcome_the_head_cannot_tell_deletes_nothing(s3_client, s3_endpoint,
     assert same_rows(got, pl.concat(uploaded))
 
 
-def one_attempt_client(endpoint: str):
-    """A test S3 client that gives up at the first failure instead of retrying."""
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "s3",
+def one_attempt_client(endpoint: str) -> S3Connection:
+    """A test S3 connection that gives up at the first failure instead of retrying."""
+    return S3Connection(
+        region="us-east-1",
+        credentials=static_provider("testing", "testing"),
         endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"total_max_attempts": 1}),
+        max_retries=0,
     )
 
 

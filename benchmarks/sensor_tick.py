@@ -124,7 +124,9 @@ def counting_requests() -> Iterator[dict[str, int]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--keys", type=int, default=100_000, help="raw keys already seen")
     parser.add_argument("--new", type=int, default=100, help="new keys the tick should find")
     parser.add_argument("--concurrency", type=int, default=64, help="PUTs in flight when seeding")

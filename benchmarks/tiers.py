@@ -218,7 +218,9 @@ def run_child(args: argparse.Namespace, mode: str, moments: str = "") -> tuple[f
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--days", type=float, default=31.0, help="31 = one month of slots")
     parser.add_argument("--rows", type=int, default=2000, help="changed rows per slot")
     parser.add_argument("--keys", type=int, default=20_000, help="key universe")

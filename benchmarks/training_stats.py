@@ -87,7 +87,9 @@ def _credentials() -> dict[str, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--files", type=int, default=10_000, help="sample files to seed")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds")
     args = parser.parse_args()

@@ -1,42 +1,40 @@
 """One silver sensor tick over a bucket of 100,000 raw keys that finds 100 new ones.
 
-Goal: the tick that finds the new keys takes <= 2 s against the local S3 API server (moto, over
-HTTP), i.e. bounded work per tick instead of listing the whole prefix. The tick is the whole
-sensor evaluation: Dagster context, resources, S3 listing, discovery, run requests.
+Goal: the tick that finds the new keys takes <= 2 s against the dev stack's S3 server (SeaweedFS
+over HTTP, checking credentials and signatures), i.e. bounded work per tick instead of listing
+the whole prefix. The tick is the whole sensor evaluation: Dagster context, resources, S3
+listing, discovery, run requests.
 
 Layout: 100 months (2016-01..2024-04) x 250 areas x 4 files = 100,000 keys. The cursor comes from
 discovery having listed all of them. Then 100 new keys arrive: 10 new areas in the newest month
-(sorting *before* keys already seen) and 15 areas of a new month. S3 requests are counted with a
-botocore `before-send` hook on the store's client.
+(sorting *before* keys already seen) and 15 areas of a new month. S3 requests are counted by
+wrapping obstore's calls (the store's data plane); a listing counts one request per 1,000-key
+page.
 
-moto takes one PUT at a time (~300-500/s here), so seeding 100,000 keys takes minutes; it uses
-plain HTTP PUTs from a thread pool (moto does not verify signatures), the fastest way found.
+Seeding is signed (SeaweedFS refuses unsigned PUTs): obstore's async PUTs, --concurrency at a
+time over one connection pool.
 
-Run: uv run python benchmarks/sensor_tick.py [--keys 100000] [--new 100]
+    uv run python benchmarks/sensor_tick.py                    # 100,000 keys, 100 new
+    uv run python benchmarks/sensor_tick.py --keys 20000 --new 100
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
+import asyncio
+import contextlib
 import os
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import quote
+from typing import Any
 
 GOAL_SECONDS = 2.0
 BUCKET = "sensor-bench"
 RAW_PREFIX = "raw"
 FILES_PER_AREA = 4
 AREAS_PER_MONTH = 250
-# moto reads the service from the signature's scope and does not verify it; unsigned PUTs get
-# 403 from moto at times.
-SIGNED = {
-    "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/s3/aws4_request, "
-    "SignedHeaders=host, Signature=0"
-}
 REGIONS = ["서울특별시", "부산광역시", "대구광역시", "인천광역시", "경기도"]
 
 
@@ -75,49 +73,84 @@ def new_keys(dataset: str, last: tuple[int, int], count: int) -> list[str]:
     return keys[:count]
 
 
-def seed(port: int, keys: list[str], threads: int = 8) -> float:
-    """PUT every key (1-byte body) over keep-alive connections; returns seconds taken."""
+def seed(bucket: Any, keys: list[str], concurrency: int) -> float:
+    """PUT every key (1-byte body, signed) through obstore's async API, `concurrency` requests in
+    flight; `bucket` is an obstore S3Store on the bucket. Returns the seconds taken."""
+    import obstore
 
-    def worker(chunk: list[str]) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        for key in chunk:
-            conn.request("PUT", f"/{BUCKET}/{quote(key, safe='/~')}", body=b"x", headers=SIGNED)
-            response = conn.getresponse()
-            response.read()
-            if response.status != 200:
-                raise RuntimeError(f"PUT {key} answered {response.status}")
-        conn.close()
+    async def put_all() -> None:
+        pending = iter(keys)
+
+        async def worker() -> None:
+            for key in pending:  # one shared iterator: each key is taken once
+                await obstore.put_async(bucket, key, b"x")
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
 
     started = time.perf_counter()
-    with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(worker, [keys[i::threads] for i in range(threads)]))
+    asyncio.run(put_all())
     return time.perf_counter() - started
 
 
+@contextlib.contextmanager
+def counting_requests() -> Iterator[dict[str, int]]:
+    """Counts the S3 requests the object store sends through obstore (a listing: one per page
+    of 1,000 keys, as the store asks for)."""
+    import obstore
+
+    counter = {"count": 0}
+
+    def counted(call: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            counter["count"] += 1
+            return call(*args, **kwargs)
+
+        return wrapper
+
+    def counted_list(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        for batch in original["list"](*args, **kwargs):
+            counter["count"] += 1
+            yield batch
+
+    names = ("get", "head", "put", "delete", "list")
+    original = {name: getattr(obstore, name) for name in names}
+    for name in names:
+        setattr(obstore, name, counted_list if name == "list" else counted(original[name]))
+    try:
+        yield counter
+    finally:
+        for name, call in original.items():
+            setattr(obstore, name, call)
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--keys", type=int, default=100_000)
-    parser.add_argument("--new", type=int, default=100)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--keys", type=int, default=100_000, help="raw keys already seen")
+    parser.add_argument("--new", type=int, default=100, help="new keys the tick should find")
+    parser.add_argument("--concurrency", type=int, default=64, help="PUTs in flight when seeding")
     args = parser.parse_args()
 
     # Dummy credentials and empty config files: nothing from the real AWS setup leaks in.
     aws_dir = tempfile.mkdtemp(prefix="sensor-bench-aws-")
     for name in ("config", "credentials"):
         Path(aws_dir, name).write_text("")
+    from data_platform.devstack import S3_ACCESS_KEY, S3_SECRET_KEY, start_s3_server
+
     os.environ.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_ACCESS_KEY_ID=S3_ACCESS_KEY,
+        AWS_SECRET_ACCESS_KEY=S3_SECRET_KEY,
         AWS_DEFAULT_REGION="us-east-1",
         AWS_CONFIG_FILE=str(Path(aws_dir, "config")),
         AWS_SHARED_CREDENTIALS_FILE=str(Path(aws_dir, "credentials")),
     )
     os.environ.pop("AWS_PROFILE", None)
 
-    from data_platform.devstack import start_s3_server
-
     server = start_s3_server()
     try:
-        run(server.endpoint_url, server.port, args.keys, args.new)
+        with counting_requests() as requests:
+            run(server.endpoint_url, args, requests)
     finally:
         server.stop()
         for name in ("config", "credentials"):
@@ -125,7 +158,7 @@ def main() -> None:
         os.rmdir(aws_dir)
 
 
-def run(endpoint: str, port: int, total: int, new: int) -> None:
+def run(endpoint: str, args: argparse.Namespace, requests: dict[str, int]) -> None:
     import dagster as dg
 
     from data_platform.core.objectstore_s3 import S3ObjectStore
@@ -137,28 +170,22 @@ def run(endpoint: str, port: int, total: int, new: int) -> None:
 
     preset = list_presets()[0]
     dataset = preset.dataset
-    requests = {"count": 0}
-
-    class CountingStore(ObjectStoreResource):
-        """The production resource, with a request counter on the client it builds."""
-
-        def store(self) -> S3ObjectStore:
-            store = super().store()
-            store._client.meta.events.register(  # benchmark-only peek at the client
-                "before-send.s3", lambda **_: requests.__setitem__("count", requests["count"] + 1)
-            )
-            return store
-
-    resource = CountingStore(
+    total, new = args.keys, args.new
+    resource = ObjectStoreResource(
         url=f"s3://{BUCKET}/{RAW_PREFIX}",
         aws=AwsSessionResource(endpoint_url=endpoint, region="us-east-1"),
     )
+    resource.aws.client("s3").create_bucket(Bucket=BUCKET)
     store = resource.store()
-    store._client.create_bucket(Bucket=BUCKET)
+    assert isinstance(store, S3ObjectStore)
+    bucket = store.connection.obstore(BUCKET)
 
     keys = existing_keys(dataset, total)
-    seconds = seed(port, keys)
-    print(f"seeded {len(keys):,} keys in {seconds:.1f} s ({len(keys) / seconds:.0f} PUT/s)")
+    seconds = seed(bucket, keys, args.concurrency)
+    print(
+        f"seeded {len(keys):,} keys in {seconds:.1f} s ({len(keys) / seconds:.0f} PUT/s, "
+        f"{args.concurrency} in flight)"
+    )
 
     requests["count"] = 0
     started = time.perf_counter()
@@ -180,7 +207,7 @@ def run(endpoint: str, port: int, total: int, new: int) -> None:
 
     last = max(first.cursor.fingerprints[dataset])
     added = new_keys(dataset, (int(last[5:9]), int(last[16:18])), new)
-    seed(port, added)
+    seed(bucket, added, args.concurrency)
 
     [sensor_def] = silver.defs([preset]).sensors
 

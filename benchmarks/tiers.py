@@ -14,7 +14,7 @@ N (per eighth of the run), which should stay flat.
 
     uv run python benchmarks/tiers.py --days 31          # one month on the local folder store
     uv run python benchmarks/tiers.py --days 93          # three months
-    uv run python benchmarks/tiers.py --days 2 --s3      # a short run on a local moto S3 server
+    uv run python benchmarks/tiers.py --days 2 --s3      # a short run on the dev stack's SeaweedFS
     uv run python benchmarks/tiers.py --days 93 --workdir W --phase ingest  # both stores, once
     uv run python benchmarks/tiers.py --days 93 --workdir W --phase read    # then the reads
 
@@ -209,20 +209,24 @@ def run_child(args: argparse.Namespace, mode: str, moments: str = "") -> tuple[f
     ]
     if args.endpoint:
         command += ["--endpoint", args.endpoint, "--bucket", args.bucket]
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    from data_platform.devstack import S3_ACCESS_KEY, S3_SECRET_KEY
+
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY}
     began = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
     return time.perf_counter() - began, json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--days", type=float, default=31.0, help="31 = one month of slots")
     parser.add_argument("--rows", type=int, default=2000, help="changed rows per slot")
     parser.add_argument("--keys", type=int, default=20_000, help="key universe")
     parser.add_argument("--reads", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--s3", action="store_true", help="run on a local moto S3 server")
+    parser.add_argument("--s3", action="store_true", help="run on the dev stack's SeaweedFS")
     parser.add_argument("--workdir", default=None, help="keep the stores here (local folder only)")
     parser.add_argument("--phase", choices=["all", "ingest", "read"], default="all")
     parser.add_argument("--mode", default=None, help=argparse.SUPPRESS)
@@ -257,7 +261,12 @@ def main(argv: list[str]) -> None:
 
             server = devstack.start_s3_server()
             args.endpoint, args.bucket = server.endpoint_url, "tiers-bench"
-            os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
+            os.environ.update(
+                {
+                    "AWS_ACCESS_KEY_ID": devstack.S3_ACCESS_KEY,
+                    "AWS_SECRET_ACCESS_KEY": devstack.S3_SECRET_KEY,
+                }
+            )
             boto3.client("s3", endpoint_url=args.endpoint, region_name="us-east-1").create_bucket(
                 Bucket=args.bucket
             )
@@ -269,7 +278,7 @@ def main(argv: list[str]) -> None:
 
 
 def report(args: argparse.Namespace) -> None:
-    store = "moto S3 server" if args.s3 else "local folder"
+    store = "SeaweedFS S3 server" if args.s3 else "local folder"
     print(
         f"{args.slots} slots ({args.days:g} days) x {args.rows} rows over {args.keys} keys, "
         f"{store}; started {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"

@@ -1,6 +1,7 @@
 """Benchmark: a repeated `data-platform training stats` against one listing of the prefix.
 
-Goal (issue 8): over 10,000 sample files on the local S3 server, the second `stats` takes at most
+Goal (issue 8): over 10,000 sample files on the dev stack's S3 server (SeaweedFS, checking
+credentials and signatures), the second `stats` takes at most
 1.5x one listing of the prefix. Both sides run as whole processes from this venv (start-up
 counts): ours is `data-platform training stats --bucket B`, the anchor a Python process that only
 pages through ListObjectsV2 with boto3's paginator. Rounds alternate which goes first; medians,
@@ -15,25 +16,43 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import statistics
+import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-# Same directory: the listing anchor and the process timer the S3 sync benchmark uses.
-from s3_sync import LISTING_SCRIPT, timed
-
 from data_platform import devstack
 
 BIN = Path(sys.executable).parent
 BUCKET = "bench-training"
+# The credentials the dev stack's SeaweedFS accepts (it checks them and every signature).
 ENV = {
-    "AWS_ACCESS_KEY_ID": "bench",
-    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_ACCESS_KEY_ID": devstack.S3_ACCESS_KEY,
+    "AWS_SECRET_ACCESS_KEY": devstack.S3_SECRET_KEY,
     "AWS_DEFAULT_REGION": "us-east-1",
 }
+# The anchor: one listing of the prefix with boto3's paginator, as a whole process.
+LISTING_SCRIPT = """
+import sys, boto3
+client = boto3.client("s3", endpoint_url=sys.argv[1])
+pages = client.get_paginator("list_objects_v2").paginate(Bucket=sys.argv[2], Prefix=sys.argv[3])
+print(sum(len(page.get("Contents", ())) for page in pages))
+"""
+
+
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, str]:
+    """Seconds a whole process takes, and the last line it printed."""
+    started = time.perf_counter()
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"failed ({result.returncode}): {shlex.join(command)}\n{result.stderr}")
+    lines = result.stdout.strip().splitlines()
+    return seconds, lines[-1] if lines else ""
 
 
 def seed(endpoint: str, files: int) -> int:
@@ -68,7 +87,9 @@ def _credentials() -> dict[str, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--files", type=int, default=10_000, help="sample files to seed")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds")
     args = parser.parse_args()

@@ -105,9 +105,15 @@ def test_automation_page_lists_the_automation_conditions(
     page.get_by_text(AUTOMATION_SENSOR, exact=True).first.wait_for()
     expect(page.get_by_text(HOT_TIERS_SENSOR, exact=True).first).to_be_visible()
     page.screenshot(path=str(tmp_path / "automation.png"))
+    # The asset's overview names its condition and the sensor that evaluates it ...
+    page.goto(asset_url(automated[0]))
+    page.get_by_text(automated[0].automation_condition or "", exact=True).first.wait_for()
+    expect(page.get_by_text(AUTOMATION_SENSOR, exact=True).first).to_be_visible()
+    page.screenshot(path=str(tmp_path / "asset-overview.png"), full_page=True)
+    # ... and its Automation tab lists that sensor's evaluations of it.
     page.goto(f"{asset_url(automated[0])}?view=automation")
-    page.get_by_text(automated[0].automation_condition or "", exact=False).first.wait_for()
-    page.screenshot(path=str(tmp_path / "asset-automation.png"))
+    page.get_by_text(re.compile("^(Not requested|Requested)")).first.wait_for()
+    page.screenshot(path=str(tmp_path / "asset-automation.png"), full_page=True)
 
 
 def test_parts_prices_show_their_freshness(

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BODY_ATTEMPTS = 5  # reads of one body (or range): the first plus four resumptions
+# obstore hands a body out in 10 MB pieces by default: a fresh 10 MB buffer each, whose page
+# faults cost ~0.2 s of system time per 400 MB (measured); small pieces reuse freed memory.
+BODY_CHUNK = 256 * 1024
 
 
 class ContentMismatch(Exception):
@@ -131,7 +134,7 @@ class Downloader:
     ) -> None:
         """Copy until `end` or the body ends; `at[0]` always holds the next byte to write."""
         position = at[0]
-        for chunk in response:
+        for chunk in response.stream(min_chunk_size=BODY_CHUNK):
             if self.cancelled.is_set():
                 raise Cancelled()
             view = memoryview(chunk)[: end - position]

@@ -17,6 +17,7 @@ import click
 from data_platform.core.aws import AwsAuthError, AwsSettings, login
 
 if TYPE_CHECKING:
+    from data_platform.core.aws import S3Connection
     from data_platform.core.objectstore import ObjectStore
 
 _OPTION_NAMES = (
@@ -92,20 +93,25 @@ def cli_s3_client(settings: AwsSettings) -> Any:
     return make_client(open_session(settings, prompt=prompt_for(settings)), "s3", settings)
 
 
+def cli_s3_connection(settings: AwsSettings) -> S3Connection:
+    """A command's S3 connection for obstore: keys in the environment need no boto3; profiles,
+    MFA and roles go through botocore's chain (MFA asked for if told to)."""
+    from data_platform.core.aws import s3_connection
+
+    return s3_connection(settings, prompt=prompt_for(settings))
+
+
 def cli_object_store(url: str, settings: AwsSettings, *, existing: bool = False) -> ObjectStore:
     """The store a command's URL option names; a malformed URL is a clean click error.
 
     `existing`: a local folder must already be there. A command that only reads would otherwise
     show a mistyped path as an empty store (S3 says the same of a missing bucket when first used).
     """
-    from data_platform.core.aws import s3_connection
     from data_platform.core.objectstore import object_store_from_url
     from data_platform.core.objectstore_local import LocalObjectStore
 
     try:
-        store = object_store_from_url(
-            url, client_factory=lambda: s3_connection(settings, prompt=prompt_for(settings))
-        )
+        store = object_store_from_url(url, client_factory=lambda: cli_s3_connection(settings))
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     if existing and isinstance(store, LocalObjectStore) and not store.root.is_dir():

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import click
 
 from data_platform.core.aws import AwsSettings
-from data_platform.core.aws_cli import aws_options, cli_s3_client
+from data_platform.core.aws_cli import aws_options, cli_s3_connection
 from data_platform.core.terminal import StatusLine
 from data_platform.silver.presets import (
     DEFAULT_PRESETS_DIR,
@@ -169,7 +169,8 @@ def _sources(
     else:
         from data_platform.core.objectstore_s3 import S3ObjectStore
 
-        files = object_store_sources(S3ObjectStore(cli_s3_client(aws), bucket or ""), prefix, fmt)
+        store = S3ObjectStore(cli_s3_connection(aws), bucket or "")
+        files = object_store_sources(store, prefix, fmt)
         where = f"s3://{bucket}/{prefix}"
     if not files:
         kinds = {"auto": ".csv, .csv.gz or .parquet", "csv": ".csv or .csv.gz"}.get(fmt, ".parquet")

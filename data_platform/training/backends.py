@@ -208,7 +208,7 @@ class S3StorageBackend(SampleStore):
         from data_platform.core.objectstore_s3 import S3ObjectStore
 
         if client is None:
-            client = s3_client(region=region, endpoint_url=endpoint_url)
+            client = default_s3_connection(region=region, endpoint_url=endpoint_url)
         self.bucket_name = bucket_name
         store = S3ObjectStore(client, bucket_name, prefix)
         self.prefix = store.prefix
@@ -231,15 +231,16 @@ class S3StorageBackend(SampleStore):
         return full_key[len(self.prefix) :]
 
 
-def s3_client(region: str | None = None, endpoint_url: str | None = None) -> Any:
-    """A boto3 S3 client from the standard AWS settings (and the platform's login cache)."""
-    from data_platform.core.aws import AwsSettings, make_client, open_session
+def default_s3_connection(region: str | None = None, endpoint_url: str | None = None) -> Any:
+    """An S3 connection from the standard AWS settings (and the platform's login cache); boto3
+    only where the credentials need it."""
+    from data_platform.core.aws import AwsSettings, s3_connection
 
     settings = AwsSettings(
         region=region or os.environ.get("AWS_REGION") or None,
         endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None,
     )
-    return make_client(open_session(settings), "s3", settings)
+    return s3_connection(settings)
 
 
 def env_flag(name: str, default: bool) -> bool:

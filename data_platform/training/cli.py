@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from data_platform.core.aws import AwsSettings
-from data_platform.core.aws_cli import aws_options, cli_s3_client
+from data_platform.core.aws_cli import aws_options, cli_s3_client, cli_s3_connection
 from data_platform.core.terminal import StatusLine
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ def _open_backend(aws_settings: AwsSettings, **choice: Any) -> SampleStore:
     from data_platform.training.backends import LocalStorageBackend, backend_from_env
     from data_platform.training.errors import TrainingError
 
-    store = backend_from_env(**choice, client_factory=lambda: cli_s3_client(aws_settings))
+    store = backend_from_env(**choice, client_factory=lambda: cli_s3_connection(aws_settings))
     # Every command here reads the store: a mistyped folder is an error, not an empty store.
     if isinstance(store, LocalStorageBackend) and not store.root.is_dir():
         raise TrainingError(
@@ -236,7 +236,7 @@ def migrate_command(
     from data_platform.training.migrate import migrate
 
     options = SyncOptions(dry_run=dry_run, cache_dir=cache_dir())
-    reports = migrate(cli_s3_client(aws_settings), from_local, to_url, options)
+    reports = migrate(cli_s3_connection(aws_settings), from_local, to_url, options)
     failed = 0
     for report in reports:
         for action, key in report.planned:

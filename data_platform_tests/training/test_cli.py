@@ -189,3 +189,28 @@ def test_stats_as_a_real_process_from_the_seed_variables(
     )
     assert done.returncode == 0, done.stderr
     assert "1 tasks: 1 files, 1 samples" in done.stdout
+
+
+def test_s3_commands_on_environment_keys_do_not_import_boto3(
+    aws_env, s3_endpoint: str, s3_client, bucket: str
+) -> None:
+    """obstore carries the data; boto3 (~0.4 s to import) is only for profiles, MFA and roles."""
+    S3StorageBackend(bucket, client=s3_client).write_training_sample(
+        "ocr", {"input": 1, "output": 2}
+    )
+    probe = (
+        "import sys\n"
+        "from data_platform.cli import main\n"
+        "main(['training', 'stats', 'ocr', '--bucket', sys.argv[1], '--endpoint-url', "
+        "sys.argv[2]], standalone_mode=False)\n"
+        "print('BOTO3', 'boto3' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, bucket, s3_endpoint],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "1 tasks: 1 files, 1 samples" in done.stdout
+    assert "BOTO3 False" in done.stdout

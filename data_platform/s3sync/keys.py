@@ -46,7 +46,11 @@ def local_path_for(local_dir: Path, prefix: str, key: str) -> Path:
     """Absolute local destination of `key` under `local_dir`, guaranteed to stay inside it."""
     relative = relative_path_for(prefix, key)
     root = os.path.abspath(local_dir)
-    target = os.path.abspath(os.path.join(root, *relative.split("/")))
-    if os.path.commonpath([root, target]) != root:
-        raise UnsafeKeyError(f"refusing key {key!r}: it resolves outside {root}")
+    target = os.path.join(root, *relative.split("/"))
+    # Segments that are neither empty, "." nor ".." cannot leave `root` where "/" is the only
+    # separator; elsewhere ("\\" on Windows) the resolved path is checked.
+    if os.sep != "/" or os.altsep:
+        target = os.path.abspath(target)
+        if os.path.commonpath([root, target]) != root:
+            raise UnsafeKeyError(f"refusing key {key!r}: it resolves outside {root}")
     return Path(target)

@@ -62,7 +62,8 @@ class Transfers:
         policy: PartPolicy,
         cache: HashCache,
         progress: Progress,
-        part_pool: ThreadPoolExecutor,
+        pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor],
+        workers: int,
         memory: ByteBudget,
         cancelled: threading.Event,
     ) -> None:
@@ -70,10 +71,42 @@ class Transfers:
         self.policy = policy
         self.cache = cache
         self.progress = progress
-        self.part_pool = part_pool
+        self.file_pool, self.part_pool = pools
         self.memory = memory
         self.cancelled = cancelled
+        self.workers = workers
         self.downloader = Downloader(self, regular_file_mode())
+        self._small_objects: Any = None  # SmallObjectDownloads, made (with asyncio) on first use
+
+    def start_upload(self, file: LocalFile, key: str) -> Future[int]:
+        return self.file_pool.submit(self.upload, file, key)
+
+    def start_download(self, remote: ObjectInfo, target: Path, relative: str) -> Future[int]:
+        """Small plain objects go to the event loop (`small_objects`), the rest to a thread."""
+        from data_platform.s3sync.small_objects import is_small
+
+        if is_small(remote) and not self.policy.is_multipart(remote.size):
+            return self._small_object_downloads().submit(remote, target, relative)
+        return self.file_pool.submit(self.download, remote, target, relative)
+
+    def close(self) -> None:
+        if self._small_objects is not None:
+            self._small_objects.close()
+
+    def _small_object_downloads(self) -> Any:
+        from data_platform.s3sync.small_objects import SmallObjectDownloads
+
+        if self._small_objects is None:
+            self._small_objects = SmallObjectDownloads(
+                self.remote,
+                self.cache,
+                self.progress,
+                self.cancelled,
+                self.downloader.file_mode,
+                requests=self.workers,
+                general=lambda *job: self.file_pool.submit(self.download, *job),
+            )
+        return self._small_objects
 
     def _check_cancelled(self) -> None:
         if self.cancelled.is_set():

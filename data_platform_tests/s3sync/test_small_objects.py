@@ -1,0 +1,124 @@
+"""Small objects: downloaded on the event loop, synced once per batch, then renamed into place."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from pathlib import Path
+
+import pytest
+
+from data_platform.core import files
+from data_platform.s3sync import SyncOptions, download_prefix, small_objects
+from data_platform_tests.faulty_proxy import Faults, FaultyProxy
+from data_platform_tests.s3sync.conftest import read_tree, s3_client_for
+from data_platform_tests.s3sync.test_interrupts import _cli, _stop_while_held, _wait_until
+
+SMALL = {f"part-{index:02d}.csv": os.urandom(10_000 + index) for index in range(12)}
+
+
+def _put_all(s3_client, bucket: str, prefix: str, contents: dict[str, bytes]) -> None:
+    for name, body in contents.items():
+        s3_client.put_object(Bucket=bucket, Key=f"{prefix}/{name}", Body=body)
+
+
+def test_every_batch_is_synced_before_any_of_its_files_takes_its_name(
+    s3_client, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _put_all(s3_client, bucket, "d", SMALL)
+    target = tmp_path / "dst"
+    real_syncfs = files._libc_syncfs()
+    assert real_syncfs is not None  # Linux: the batch path is the one under test
+    named_at_sync: list[list[str]] = []
+
+    def watched_syncfs(fd: int) -> int:
+        named_at_sync.append(sorted(p.name for p in target.glob("part-*.csv")))
+        temps = list(target.glob(".part-*.s3sync-tmp"))
+        assert temps and all(p.stat().st_size > 0 for p in temps)
+        return real_syncfs(fd)
+
+    monkeypatch.setattr(files, "_libc_syncfs", lambda: watched_syncfs)
+    monkeypatch.setattr(small_objects, "BATCH_FILES", 5)
+    options = SyncOptions(workers=4, progress_enabled=False)
+
+    report = download_prefix(s3_client, bucket, "d", target, options)
+
+    assert report.ok and report.transferred == len(SMALL)
+    assert read_tree(target) == SMALL
+    assert len(named_at_sync) >= 3  # 12 files in batches of at most 5
+    renamed_before = [len(names) for names in named_at_sync]
+    assert renamed_before == sorted(renamed_before)  # each sync sees only earlier batches named
+    assert renamed_before[0] == 0
+
+
+def test_a_batch_whose_sync_fails_renames_nothing_and_leaves_no_temporary_file(
+    s3_client, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _put_all(s3_client, bucket, "d", SMALL)
+    target = tmp_path / "dst"
+
+    def failing_syncfs(_fd: int) -> int:
+        import ctypes
+
+        ctypes.set_errno(5)  # EIO: the disk lost writes
+        return -1
+
+    monkeypatch.setattr(files, "_libc_syncfs", lambda: failing_syncfs)
+    report = download_prefix(s3_client, bucket, "d", target, SyncOptions(progress_enabled=False))
+
+    assert sorted(f.name for f in report.failures) == sorted(SMALL)
+    assert all("Input/output error" in f.reason for f in report.failures)
+    assert report.transferred == 0
+    assert list(target.iterdir()) == []
+
+
+def test_rename_durably_reports_each_move_and_removes_what_could_not_move(tmp_path: Path) -> None:
+    (tmp_path / "taken").mkdir()  # a folder where one file should go
+    moves = []
+    for name in ("a", "taken", "b"):
+        temp = tmp_path / f".{name}.tmp"
+        temp.write_bytes(name.encode())
+        moves.append((temp, tmp_path / name))
+
+    errors = files.rename_durably(moves)
+
+    assert [error is None for error in errors] == [True, False, True]
+    assert isinstance(errors[1], IsADirectoryError)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "taken"]
+    assert (tmp_path / "a").read_bytes() == b"a"
+
+
+def test_sigterm_while_small_bodies_are_held_leaves_nothing(
+    aws_env, s3_endpoint: str, s3_client, bucket: str, tmp_path: Path
+) -> None:
+    _put_all(s3_client, bucket, "d", SMALL)
+    target = tmp_path / "dst"
+    faults = Faults(hold_bodies=threading.Event())
+    with FaultyProxy(s3_endpoint, faults) as proxy:
+        process = _cli(
+            proxy.endpoint_url, "download", "--bucket", bucket, "--prefix", "d",
+            "--local-dir", str(target), "--workers", "4",
+        )  # fmt: skip
+        _wait_until(lambda: faults.calls["GetObject"] >= 4, process)  # 4 bodies held half-way
+        err = _stop_while_held(process, faults.hold_bodies)
+    assert "stopping: 12 transfer(s) in flight clean up first" in err
+    assert process.returncode == 128 + signal.SIGTERM
+    assert not target.exists() or list(target.rglob("*")) == []
+
+
+def test_an_object_that_is_not_its_etag_takes_the_general_path(
+    s3_endpoint: str, s3_client, bucket: str, tmp_path: Path
+) -> None:
+    """A corrupted body: the general path fetches it again and refuses it by name."""
+    _put_all(s3_client, bucket, "d", {"one.csv": b"x" * 5000})
+    with FaultyProxy(s3_endpoint, Faults(corrupt_bodies=True)) as proxy:
+        report = download_prefix(
+            s3_client_for(proxy.endpoint_url), bucket, "d", tmp_path / "dst",
+            SyncOptions(progress_enabled=False),
+        )  # fmt: skip
+        gets = proxy.faults.calls["GetObject"]
+    assert [f.name for f in report.failures] == ["one.csv"]
+    assert "do not match" in report.failures[0].reason
+    assert gets == 2  # once on the loop, once the general way
+    assert list((tmp_path / "dst").iterdir()) == []

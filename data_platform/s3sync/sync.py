@@ -154,6 +154,7 @@ def _execute(
                     "%d transfer(s) stalled in a request; cleaning up after them", len(stalled)
                 )
                 clean_up_stalled({futures[future][1] for future in stalled})
+            transfers.close()
             raise
         for pool in (file_pool, part_pool):
             pool.shutdown(wait=True)

@@ -122,3 +122,30 @@ def test_an_object_that_is_not_its_etag_takes_the_general_path(
     assert "do not match" in report.failures[0].reason
     assert gets == 2  # once on the loop, once the general way
     assert list((tmp_path / "dst").iterdir()) == []
+
+
+def test_tasks_alive_at_once_stay_within_the_window(
+    s3_client, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A million queued files must not become a million tasks: only requests + 2 batches."""
+    many = {f"f{index:03d}": os.urandom(100) for index in range(40)}
+    _put_all(s3_client, bucket, "d", many)
+    monkeypatch.setattr(small_objects, "BATCH_FILES", 2)
+    alive, most = [0], [0]
+    real_download = small_objects.SmallObjectDownloads._download
+
+    async def counted(self, *job):
+        alive[0] += 1
+        most[0] = max(most[0], alive[0])
+        try:
+            return await real_download(self, *job)
+        finally:
+            alive[0] -= 1
+
+    monkeypatch.setattr(small_objects.SmallObjectDownloads, "_download", counted)
+    options = SyncOptions(workers=2, progress_enabled=False)
+    report = download_prefix(s3_client, bucket, "d", tmp_path / "dst", options)
+
+    assert report.ok and report.transferred == len(many)
+    assert read_tree(tmp_path / "dst") == many
+    assert 2 < most[0] <= 2 + 2 * 2

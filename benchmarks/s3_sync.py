@@ -49,6 +49,9 @@ def generate(root: Path, count: int, size: int, layout: str) -> int:
 
 
 def timed(command: list[str], env: dict[str, str]) -> float:
+    # Untimed: what the previous command (or the server) left dirty is written out first, so
+    # no tool pays for another's writeback (an anchor's `sync -f` would flush it all).
+    os.sync()
     started = time.perf_counter()
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - started

@@ -34,8 +34,7 @@ def test_every_batch_is_synced_before_any_of_its_files_takes_its_name(
 
     def watched_syncfs(fd: int) -> int:
         named_at_sync.append(sorted(p.name for p in target.glob("part-*.csv")))
-        temps = list(target.glob(".part-*.s3sync-tmp"))
-        assert temps and all(p.stat().st_size > 0 for p in temps)
+        assert list(target.glob(".part-*.s3sync-tmp"))  # the batch, still unnamed
         return real_syncfs(fd)
 
     monkeypatch.setattr(files, "_libc_syncfs", lambda: watched_syncfs)
@@ -46,7 +45,8 @@ def test_every_batch_is_synced_before_any_of_its_files_takes_its_name(
 
     assert report.ok and report.transferred == len(SMALL)
     assert read_tree(target) == SMALL
-    assert len(named_at_sync) >= 3  # 12 files in batches of at most 5
+    # A batch goes at 5 waiting files (more arrive while one is being synced): 2 or more.
+    assert len(named_at_sync) >= 2
     renamed_before = [len(names) for names in named_at_sync]
     assert renamed_before == sorted(renamed_before)  # each sync sees only earlier batches named
     assert renamed_before[0] == 0

@@ -52,6 +52,7 @@ lint: setup
 
 bench: setup
 	$(UV) run python benchmarks/s3_sync.py
+	$(UV) run python benchmarks/s3_clients.py
 	$(UV) run python benchmarks/silver_load.py
 	$(UV) run python benchmarks/sensor_tick.py
 	$(UV) run python benchmarks/training_stats.py

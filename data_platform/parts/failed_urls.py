@@ -15,12 +15,19 @@ from typing import TYPE_CHECKING
 from psycopg2 import sql
 
 from data_platform.parts.crawler import FetchOutcome
+from data_platform.parts.errors import database_errors
 from data_platform.parts.page_requests import PageRequest
 
 if TYPE_CHECKING:
     from psycopg2.extensions import connection as PgConnection
 
 TABLE = "parts_failed_urls"
+# Only a table changed after parts created it can refuse what parts writes.
+_ADVICE = {
+    "22": f"a failed URL does not fit {TABLE}'s column types, which differ from those parts "
+    "creates; restore them (or drop the table: the next run creates it again)",
+    "23": f"a failed URL breaks a constraint parts does not create on {TABLE}; drop it",
+}
 
 _CREATE = sql.SQL(
     """CREATE TABLE IF NOT EXISTS {table} (
@@ -59,7 +66,7 @@ class FailedUrl:
 
 
 def ensure_table(conn: PgConnection) -> None:
-    with conn.cursor() as cur:
+    with database_errors(f"cannot create {TABLE}", _ADVICE), conn.cursor() as cur:
         cur.execute(_CREATE.format(table=sql.Identifier(TABLE)))
 
 
@@ -74,7 +81,7 @@ def record_outcomes(
     outcomes = list(outcomes)
     failed = [o for o in outcomes if not o.ok]
     fixed = [o.request.url for o in outcomes if o.ok]
-    with conn.cursor() as cur:
+    with database_errors(f"cannot record failed URLs in {TABLE}", _ADVICE), conn.cursor() as cur:
         if fixed:
             cur.execute(
                 sql.SQL("DELETE FROM {} WHERE day = %s AND supplier = %s AND url = ANY(%s)").format(
@@ -116,6 +123,11 @@ def record_outcomes(
 
 def list_failed(conn: PgConnection, day: date, supplier: str | None = None) -> list[FailedUrl]:
     """The day's failing URLs (of one supplier, or all), oldest car type/page first."""
+    with database_errors(f"cannot read {TABLE}", _ADVICE):
+        return _list_failed(conn, day, supplier)
+
+
+def _list_failed(conn: PgConnection, day: date, supplier: str | None) -> list[FailedUrl]:
     if not table_exists(conn):
         return []
     query = sql.SQL(

@@ -8,12 +8,10 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING
 
-import psycopg2
 from psycopg2 import sql
 
-from data_platform.core.pg_errors import db_error_line
-from data_platform.core.postgres import PostgresError, copy_from_stream, transaction
-from data_platform.parts.errors import PartsError
+from data_platform.core.postgres import copy_from_stream, transaction
+from data_platform.parts.errors import database_errors
 from data_platform.parts.transform import PRICE_COLUMNS
 
 if TYPE_CHECKING:
@@ -56,12 +54,8 @@ def upsert_prices(conn: PgConnection, frame: pl.DataFrame, table: str = TABLE) -
     Rows repeating a key are reduced to one (the one with the most offers) before the insert.
     Raises PostgresError when the connection fails, PartsError when the table refuses the rows;
     either way the table is left as it was."""
-    try:
+    with database_errors(f"cannot upsert prices into {table}", _ADVICE):
         return _upsert(conn, frame, table)
-    except psycopg2.Error as exc:
-        lost = isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError)
-        error = PostgresError if lost else PartsError
-        raise error(f"cannot upsert prices into {table}: {db_error_line(exc, _ADVICE)}") from None
 
 
 def _upsert(conn: PgConnection, frame: pl.DataFrame, table: str) -> int:

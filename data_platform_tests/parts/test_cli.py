@@ -184,3 +184,45 @@ def test_a_table_refusing_the_prices_is_one_line_without_values(
         cur.execute("SELECT car_type FROM parts_prices")
         assert cur.fetchall() == [("그랜저",)]  # the table left as it was
     conn.close()
+
+
+def test_a_failed_urls_table_refusing_a_failure_is_one_line_and_rolls_back(
+    supplier, pg_url, tmp_path
+) -> None:
+    import psycopg2
+
+    with psycopg2.connect(pg_url) as conn, conn.cursor() as cur:
+        # A table someone changed after parts created it: the error text no longer fits.
+        cur.execute(
+            "CREATE TABLE parts_failed_urls (day date NOT NULL, supplier text NOT NULL,"
+            " url text NOT NULL, car_type text NOT NULL, page integer NOT NULL, status integer,"
+            " error varchar(3) NOT NULL, attempts integer NOT NULL,"
+            " rounds integer NOT NULL DEFAULT 0,"
+            " first_failed_at timestamptz NOT NULL DEFAULT now(),"
+            " last_attempt_at timestamptz NOT NULL DEFAULT now(),"
+            " PRIMARY KEY (day, supplier, url))"
+        )
+    conn.close()
+    server = supplier(synthetic_catalog(["아반떼", "쏘나타"], pages=2, items_per_page=10))
+    server.fail_always("쏘나타", 2, Reply(500))
+    config = write_config(tmp_path / "shop.toml", server.base_url)
+
+    done = subprocess.run(
+        [sys.executable, "-m", "data_platform.cli", "-v", "parts", "run", "--date", "2026-11-20",
+         "--supplier-config", str(config), "--db-url", pg_url, "--store", str(tmp_path / "s")],
+        capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
+
+    output = done.stdout + done.stderr
+    assert done.returncode == 1 and "Traceback" not in output, output
+    [line] = [text for text in done.stderr.splitlines() if text.startswith("Error: ")]
+    assert line.startswith(
+        "Error: cannot record failed URLs in parts_failed_urls: string_data_right_truncation "
+        "(SQLSTATE 22001)"
+    ), line
+    assert line.endswith("(values are not shown)"), line
+    assert server.base_url not in line  # the failing URL is a row's value (-v logs name it)
+    with psycopg2.connect(pg_url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM parts_failed_urls")
+        assert cur.fetchone() == (0,)
+    conn.close()

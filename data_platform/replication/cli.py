@@ -190,10 +190,11 @@ def _show_plan(plan: CopyPlan, as_json: bool) -> None:
         click.echo(json.dumps({**asdict(plan), "status": "planned"}))
         return
     target = "into the existing target" if plan.target_exists else "creating the target"
+    method = f"; {plan.method}" if plan.method else ""
     since = f", rows with {plan.watermark} >= {plan.read_from}" if plan.read_from else ""
     click.echo(
         f"{plan.table}: would {plan.strategy} {plan.source_rows:,} source rows{since}"
         f"{_nulls(plan)} {target} "
         f"(key {', '.join(plan.primary_key)}; {len(plan.columns)} columns: "
-        f"{', '.join(plan.columns)}; {plan.copy_format} COPY)"
+        f"{', '.join(plan.columns)}; {plan.copy_format} COPY{method})"
     )

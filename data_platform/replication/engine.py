@@ -118,6 +118,7 @@ class CopyPlan:
     null_watermark: str | None = None
     watermark_nulls: int | None = None
     skipped_rows: int = 0
+    method: str | None = None  # as CopyResult.method: how an existing target would change
 
 
 @dataclass
@@ -219,6 +220,7 @@ class DataCopyEngine:
             _prepare_target(tgt, prep, strategy)
             create_staging(tgt, _staging_columns(prep))
             tgt.rollback()
+            method = self._method(src, tgt, prep, strategy, where_condition)
             rows, _, nulls = _count_source(src, prep, where_condition)
             if prep.key != prep.shape.primary_key:  # the run checks staging; these are its rows
                 _check_source_keys(src, prep, where_condition)
@@ -236,6 +238,7 @@ class DataCopyEngine:
             null_watermark=null_watermark if watermark else None,
             watermark_nulls=nulls,
             skipped_rows=_skipped(prep, nulls),
+            method=method,
         )
 
     def _prepare(
@@ -340,10 +343,27 @@ class DataCopyEngine:
         result: CopyResult,
     ) -> SwapPlan | None:
         """A fresh table to load and swap in, or None to change the target in place; says which
-        way and why in `result.method`. `replace` swaps whenever the target can be carried
-        over whole; the other strategies also need the key unique in the target (then all
-        four end alike), no watermark or `where`, and a source large enough against the
-        target."""
+        way and why in `result.method`."""
+        result.method = self._method(src, tgt, prep, strategy, where)
+        if result.method is None:
+            return None
+        if result.method != "swap":
+            log.info("%s: %s", result.table, result.method)
+            return None
+        return create_fresh_table(tgt, prep.target_ref)
+
+    def _method(
+        self,
+        src: PgConnection,
+        tgt: PgConnection,
+        prep: _Prepared,
+        strategy: str,
+        where: str | None,
+    ) -> str | None:
+        """How an existing target changes: "swap", or the other way and why (None: no target).
+        `replace` swaps whenever the target can be carried over whole; the other strategies
+        also need the key unique in the target (then all four end alike), no watermark or
+        `where`, and a source large enough against the target."""
         if prep.target_shape is None:
             return None
         blockers = []
@@ -360,11 +380,8 @@ class DataCopyEngine:
             blockers = swap_blockers(tgt, prep.target_ref)
         if blockers:
             way = "truncate+insert" if strategy == "replace" else "in place"
-            result.method = f"{way}: {', '.join(blockers)}"
-            log.info("%s: %s", result.table, result.method)
-            return None
-        result.method = "swap"
-        return create_fresh_table(tgt, prep.target_ref)
+            return f"{way}: {', '.join(blockers)}"
+        return "swap"
 
     def _finish_swap(
         self,

@@ -118,6 +118,11 @@ def test_dry_run_changes_nothing_and_table_selects(
     assert "items: would upsert 100 source rows creating the target" in done.stdout
     assert "key id; 3 columns: id, name, price; binary COPY" in done.stdout
     assert fetch(pg_url, "SELECT to_regnamespace('raw')") == [(None,)]
+    cli("replicate", "run", "--table", "items", env=env, cwd=tmp_path)
+    again = cli("replicate", "run", "--dry-run", "--table", "items", env=env, cwd=tmp_path)
+    assert "items: would upsert 100 source rows into the existing target" in again.stdout
+    # never analyzed, the tables have no row estimates (reltuples -1): changed in place
+    assert "binary COPY; in place: few source rows for the target's size" in again.stdout
     unknown = cli("replicate", "run", "--table", "nope", env=env, cwd=tmp_path, check=False)
     assert unknown.returncode == 1 and "no table named nope" in unknown.stderr
     assert "Traceback" not in unknown.stderr

@@ -270,3 +270,21 @@ def test_rows_that_break_another_unique_index_are_refused_by_its_name(
     assert "same" not in str(caught.value)  # a value may be personal data
     assert (fetch(pg_url, ITEMS), fetch(pg_url, OID)) == (before, old_oid)
     assert staging_tables(pg_url) == []
+
+
+def test_a_dry_run_names_the_way_the_run_changes_the_target(source_url: str, pg_url: str) -> None:
+    make_source(source_url)
+    make_target(pg_url)
+    engine = DataCopyEngine(source_url, pg_url)
+
+    def planned() -> str | None:
+        return engine.plan("raw.items", "raw.items", primary_keys=["id"], strategy="replace").method
+
+    old_oid = fetch(pg_url, OID)
+    assert planned() == "swap"
+    assert fetch(pg_url, OID) == old_oid and staging_tables(pg_url) == []  # nothing made
+    execute(pg_url, "CREATE VIEW raw.cheap AS SELECT id, name FROM raw.items WHERE price < 5")
+    assert planned() == "truncate+insert: dependent views"
+    assert replace(source_url, pg_url).method == "truncate+insert: dependent views"
+    execute(pg_url, "DROP TABLE raw.items CASCADE")
+    assert planned() is None  # no target: the run creates it

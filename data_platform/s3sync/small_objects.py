@@ -78,6 +78,7 @@ class SmallObjectDownloads:
         self._requests = asyncio.Semaphore(requests)
         self._batch = _Batch(self._loop)
         self._folders: set[Path] = set()
+        self._etags_are_md5 = True  # until an object proves otherwise
         self._temp_names = f"{os.getpid()}-{os.urandom(4).hex()}"
         self._lock = threading.Lock()
         self._queued: deque[tuple[Future[int], ObjectInfo, Path, str]] = deque()
@@ -125,14 +126,14 @@ class SmallObjectDownloads:
             self._loop.close()
 
     async def _download(self, remote: ObjectInfo, target: Path, relative: str) -> int:
+        if not self._etags_are_md5:
+            return await asyncio.wrap_future(self.general(remote, target, relative))
         self._batch.started()
         try:
-            try:
-                temp, md5 = await self._fetch_to_temp(remote, target)
-            except _Mismatch:
-                log.debug("%s: bytes are not the ETag's MD5; checking the general way", remote.key)
-                self._batch.finished()
-                return await asyncio.wrap_future(self.general(remote, target, relative))
+            temp, md5 = await self._fetch_to_temp(remote, target)
+        except _Mismatch:
+            self._batch.finished()
+            return await self._the_general_way(remote, target, relative)
         except BaseException:
             self._batch.finished()
             raise
@@ -140,6 +141,14 @@ class SmallObjectDownloads:
         await self._batch.rename(temp, target, remote.size)  # also ends this one's flight
         self.cache.store(relative, os.stat(target), Digests(md5), started)
         return remote.size
+
+    async def _the_general_way(self, remote: ObjectInfo, target: Path, relative: str) -> int:
+        log.debug("%s: bytes are not the ETag's MD5; checking the general way", remote.key)
+        size = await asyncio.wrap_future(self.general(remote, target, relative))
+        # Accepted there: its ETag is not an MD5 (SSE-KMS, SSE-C). The bucket's other objects
+        # would each be read twice; from now on they go the general way at once.
+        self._etags_are_md5 = False
+        return size
 
     async def _fetch_to_temp(self, remote: ObjectInfo, target: Path) -> tuple[Path, str]:
         async with self._requests:

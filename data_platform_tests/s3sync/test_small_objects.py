@@ -149,3 +149,47 @@ def test_tasks_alive_at_once_stay_within_the_window(
     assert report.ok and report.transferred == len(many)
     assert read_tree(tmp_path / "dst") == many
     assert 2 < most[0] <= 2 + 2 * 2
+
+
+def test_once_an_etag_proves_not_an_md5_the_rest_go_the_general_way_at_once(
+    s3_endpoint: str, s3_client, bucket: str, tmp_path: Path
+) -> None:
+    """As in a bucket with SSE-KMS default encryption (foreign objects, no `md5` metadata): the
+    general way accepts what the loop could not check, and the loop stops reading such objects
+    first (each would be read twice). The proxy's changed bytes stand in for an ETag that is
+    not the MD5; the general way is recorded, not run (it has tests of its own)."""
+    import threading
+    from concurrent.futures import Future
+
+    from data_platform.s3sync.hashcache import HashCache
+    from data_platform.s3sync.inventory import list_remote
+    from data_platform.s3sync.progress import Progress
+    from data_platform.s3sync.remote import Remote
+
+    _put_all(s3_client, bucket, "d", {"a.csv": b"a" * 100, "b.csv": b"b" * 100})
+    sent_the_general_way: list[str] = []
+
+    def general(remote, _target, _relative) -> Future[int]:
+        sent_the_general_way.append(remote.key)
+        done: Future[int] = Future()
+        done.set_result(remote.size)
+        return done
+
+    with FaultyProxy(s3_endpoint, Faults(corrupt_bodies=True)) as proxy:
+        remote = Remote(s3_client_for(proxy.endpoint_url), bucket)
+        listed = list_remote(remote, "d/")
+        downloads = small_objects.SmallObjectDownloads(
+            remote, HashCache(None), Progress("download", 2, 200, enabled=False),
+            threading.Event(), 0o644, requests=4, general=general,
+        )  # fmt: skip
+        try:
+            first = downloads.submit(listed["d/a.csv"], tmp_path / "a.csv", "a.csv")
+            assert first.result(timeout=60) == 100
+            second = downloads.submit(listed["d/b.csv"], tmp_path / "b.csv", "b.csv")
+            assert second.result(timeout=60) == 100
+        finally:
+            downloads.close()
+        gets = proxy.faults.calls["GetObject"]
+    assert sent_the_general_way == ["d/a.csv", "d/b.csv"]
+    assert gets == 1  # b.csv was not read on the loop first
+    assert list(tmp_path.glob("*.csv")) == []  # the loop wrote nothing it could not check

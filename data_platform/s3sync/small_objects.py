@@ -234,8 +234,7 @@ class _Batch:
         renamed: asyncio.Future[None] = self._loop.create_future()
         self._waiting.append((temp, target, renamed))
         self._bytes += size
-        if self._timer is None:
-            self._timer = self._loop.call_later(BATCH_SECONDS, self._flush_now)
+        self._arm_timer()
         self.finished()
         try:
             await renamed
@@ -244,6 +243,14 @@ class _Batch:
             # name: its bytes were verified and synced).
             temp.unlink(missing_ok=True)
             raise
+
+    def _arm_timer(self) -> None:
+        if self._timer is None:
+            self._timer = self._loop.call_later(BATCH_SECONDS, self._timer_fired)
+
+    def _timer_fired(self) -> None:
+        self._timer = None  # fired during a sync: the end of that sync looks again
+        self._flush_now()
 
     def _maybe_flush(self) -> None:
         full = len(self._waiting) >= BATCH_FILES or self._bytes >= BATCH_BYTES
@@ -275,10 +282,10 @@ class _Batch:
                 renamed.set_result(None)
             else:
                 renamed.set_exception(outcome)
-        if self._waiting and self._timer is None:
-            self._maybe_flush()
-            if self._waiting and self._timer is None:
-                self._timer = self._loop.call_later(BATCH_SECONDS, self._flush_now)
+        # What finished during this sync: it goes now if its batch is due, else on its timer.
+        self._maybe_flush()
+        if self._waiting:
+            self._arm_timer()
 
 
 def _chain(task: asyncio.Task[int], future: Future[int], loop: asyncio.AbstractEventLoop) -> None:

@@ -193,3 +193,35 @@ def test_once_an_etag_proves_not_an_md5_the_rest_go_the_general_way_at_once(
     assert sent_the_general_way == ["d/a.csv", "d/b.csv"]
     assert gets == 1  # b.csv was not read on the loop first
     assert list(tmp_path.glob("*.csv")) == []  # the loop wrote nothing it could not check
+
+
+def test_files_that_finish_during_a_slow_sync_are_renamed_after_it(
+    s3_client, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch timer firing while a sync is still running must not strand the next batch."""
+    import time
+
+    _put_all(s3_client, bucket, "d", SMALL)
+    real_syncfs = files._libc_syncfs()
+    syncs = [0]
+
+    def slow_syncfs(fd: int) -> int:
+        syncs[0] += 1
+        time.sleep(0.5 if syncs[0] == 1 else 0)  # the rest finish, and the timer fires, meanwhile
+        return real_syncfs(fd)
+
+    monkeypatch.setattr(files, "_libc_syncfs", lambda: slow_syncfs)
+    monkeypatch.setattr(small_objects, "BATCH_SECONDS", 0.01)
+    outcome: list[object] = []
+    options = SyncOptions(workers=1, progress_enabled=False)
+    worker = threading.Thread(
+        target=lambda: outcome.append(download_prefix(s3_client, bucket, "d", tmp_path, options)),
+        daemon=True,
+    )
+    worker.start()
+    worker.join(timeout=60)
+
+    assert not worker.is_alive(), "files waiting for a batch were never renamed"
+    assert outcome[0].ok and outcome[0].transferred == len(SMALL)
+    assert read_tree(tmp_path) == SMALL
+    assert syncs[0] >= 2

@@ -85,7 +85,7 @@ class Transfers:
         """Small plain objects go to the event loop (`small_objects`), the rest to a thread."""
         from data_platform.s3sync.small_objects import is_small
 
-        if is_small(remote) and not self.policy.is_multipart(remote.size):
+        if is_small(remote):
             return self._small_object_downloads().submit(remote, target, relative)
         return self.file_pool.submit(self.download, remote, target, relative)
 

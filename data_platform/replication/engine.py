@@ -276,7 +276,10 @@ class DataCopyEngine:
             _, high_water, result.watermark_nulls = _count_source(src, prep, where)
             result.null_watermark, result.read_from = prep.null_watermark, prep.read_from
             result.skipped_rows = _skipped(prep, result.watermark_nulls)
-        swap = self._swap_plan(src, tgt, prep, strategy, where, result)
+        result.method = self._method(src, tgt, prep, strategy, where)
+        swap = create_fresh_table(tgt, prep.target_ref) if result.method == "swap" else None
+        if result.method not in (None, "swap"):
+            log.info("%s: %s", result.table, result.method)
         staging = swap.fresh.sql() if swap else create_staging(tgt, staging_columns).sql()
         self._report("copying", 0)
         query = source_query(prep.source_ref, columns, where, prep.watermark_condition())
@@ -332,25 +335,6 @@ class DataCopyEngine:
             result.high_water = high_water or prep.since
             if result.high_water is not None:
                 store_watermark(tgt, prep.target_ref, prep.watermark, result.high_water)
-
-    def _swap_plan(
-        self,
-        src: PgConnection,
-        tgt: PgConnection,
-        prep: _Prepared,
-        strategy: str,
-        where: str | None,
-        result: CopyResult,
-    ) -> SwapPlan | None:
-        """A fresh table to load and swap in, or None to change the target in place; says which
-        way and why in `result.method`."""
-        result.method = self._method(src, tgt, prep, strategy, where)
-        if result.method is None:
-            return None
-        if result.method != "swap":
-            log.info("%s: %s", result.table, result.method)
-            return None
-        return create_fresh_table(tgt, prep.target_ref)
 
     def _method(
         self,

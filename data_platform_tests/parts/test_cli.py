@@ -15,9 +15,9 @@ from data_platform.parts.supplier_server import PART_NAMES, Reply, synthetic_cat
 from data_platform_tests.parts.conftest import PRICES_TABLE
 
 
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, verbose: bool = False) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "data_platform.cli", "parts", *args],
+        [sys.executable, "-m", "data_platform.cli", *(["-v"] if verbose else []), "parts", *args],
         capture_output=True,
         text=True,
         check=False,
@@ -168,11 +168,8 @@ def test_a_table_refusing_the_prices_is_one_line_without_values(
     server = supplier(synthetic_catalog(["아반떼"], pages=1, items_per_page=4))
     config = write_config(tmp_path / "shop.toml", server.base_url)
 
-    done = subprocess.run(
-        [sys.executable, "-m", "data_platform.cli", "-v", "parts", "run", "--date", "2026-11-20",
-         "--supplier-config", str(config), "--db-url", pg_url, "--store", str(tmp_path / "s")],
-        capture_output=True, text=True, check=False, timeout=300,
-    )  # fmt: skip
+    done = cli("run", "--date", "2026-11-20", "--supplier-config", str(config), "--db-url", pg_url,
+               "--store", str(tmp_path / "s"), verbose=True)  # fmt: skip
 
     output = done.stdout + done.stderr
     assert done.returncode == 1 and "Traceback" not in output, output
@@ -207,11 +204,8 @@ def test_a_failed_urls_table_refusing_a_failure_is_one_line_and_rolls_back(
     server.fail_always("쏘나타", 2, Reply(500))
     config = write_config(tmp_path / "shop.toml", server.base_url)
 
-    done = subprocess.run(
-        [sys.executable, "-m", "data_platform.cli", "-v", "parts", "run", "--date", "2026-11-20",
-         "--supplier-config", str(config), "--db-url", pg_url, "--store", str(tmp_path / "s")],
-        capture_output=True, text=True, check=False, timeout=300,
-    )  # fmt: skip
+    done = cli("run", "--date", "2026-11-20", "--supplier-config", str(config), "--db-url", pg_url,
+               "--store", str(tmp_path / "s"), verbose=True)  # fmt: skip
 
     output = done.stdout + done.stderr
     assert done.returncode == 1 and "Traceback" not in output, output

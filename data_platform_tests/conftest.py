@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,20 +39,26 @@ def private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
         os.environ["DATA_PLATFORM_CACHE_DIR"] = previous
 
 
-@pytest.fixture(scope="session")
-def pg_server_url() -> Iterator[str]:
-    given = os.environ.get("DATA_PLATFORM_TEST_PG_URL")
+def _given_or_started(variable: str, start: Callable[[], Any], address: str) -> Iterator[str]:
+    """The server named by environment `variable`, else one `start()`ed for the session (its
+    `address` attribute) and stopped after it; a server that cannot start stops the run."""
+    given = os.environ.get(variable)
     if given:
         yield given
         return
     try:
-        server = devstack.start_postgres()
+        server = start()
     except devstack.DevStackError as exc:
         pytest.exit(str(exc), returncode=2)
     try:
-        yield server.url
+        yield getattr(server, address)
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str]:
+    yield from _given_or_started("DATA_PLATFORM_TEST_PG_URL", devstack.start_postgres, "url")
 
 
 @pytest.fixture
@@ -76,18 +83,9 @@ def pg_url(pg_server_url: str) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
-    given = os.environ.get("DATA_PLATFORM_TEST_S3_ENDPOINT")
-    if given:
-        yield given
-        return
-    try:
-        server = devstack.start_s3_server()
-    except devstack.DevStackError as exc:
-        pytest.exit(str(exc), returncode=2)
-    try:
-        yield server.endpoint_url
-    finally:
-        server.stop()
+    yield from _given_or_started(
+        "DATA_PLATFORM_TEST_S3_ENDPOINT", devstack.start_s3_server, "endpoint_url"
+    )
 
 
 @pytest.fixture(scope="session")
